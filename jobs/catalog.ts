@@ -36,6 +36,10 @@ const smokeParams = z
       .array(z.string())
       .default([])
       .describe('Item ids whose task fails on purpose, to rehearse failure handling.'),
+    crashItems: z
+      .array(z.string())
+      .default([])
+      .describe('Item ids whose task kills its own process (as an out-of-memory kill would), to rehearse crashes.'),
   })
   .strict();
 
@@ -51,11 +55,9 @@ const inspectParams = z
   })
   .strict();
 
-const catalogParams = z
-  .object({
-    from: z.string().default('inspect').describe('Stage whose per-item metadata is gathered.'),
-  })
-  .strict();
+// the stages to gather are the `inspect` stages this stage `needs`: naming them there is what
+// makes the catalog wait for them, so no parameter repeats it
+const catalogParams = z.object({}).strict();
 
 export const catalog = {
   smoke: {

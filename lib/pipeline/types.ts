@@ -46,6 +46,11 @@ export interface GraphStage {
   readonly dependsOn: readonly StageDependency[];
   readonly queue: Queue;
   readonly resources: Resources;
+  /**
+   * Attempts per task on AWS Batch (`retryStrategy.attempts`, 1..10), from the stage's `retries`.
+   * @default the runner's
+   */
+  readonly attempts?: number;
 }
 
 export interface JobGraph {

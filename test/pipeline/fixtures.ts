@@ -1,0 +1,47 @@
+/**
+ * Pipeline files for the pipeline tests, written here by hand. Each is a list of lines so that a
+ * test can see which line an error should name (line n is entry n - 1). Only the catalog jobs
+ * that exist from the start (smoke, inspect, catalog) are used.
+ */
+import type { Item } from '../../lib/pipeline/types.js';
+
+/** Joins lines into a YAML text. */
+export function yaml(...lines: string[]): string {
+  return lines.join('\n') + '\n';
+}
+
+/** `n` items of an input set, ids `<prefix>00000`.., in order. */
+export function items(n: number, prefix = 'scene'): Item[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}${String(i).padStart(5, '0')}`,
+    uri: `/data/${prefix}${i}.tif`,
+  }));
+}
+
+/** The first lines of every fixture: version, name and one input set. */
+export const HEAD = ['version: 1', 'name: quickstart', 'inputs:', '  scenes: [data/*.tif]', 'stages:'];
+
+/** The quickstart: inspect every scene, then gather one catalog (the graph `geobatch run` starts with). */
+export const QUICKSTART = yaml(
+  ...HEAD,
+  '  inspect:', // line 6
+  '    job: inspect',
+  '    foreach: scenes',
+  '    params:',
+  '      sampleStep: 4', // line 10
+  '  catalog:',
+  '    job: catalog',
+  '    needs: [inspect]',
+);
+
+/** Stages named `s1`..`sN`, each running smoke over the scenes, and one stage `many` that needs all of them. */
+export function fanIn(n: number): string {
+  const lines = [...HEAD];
+  for (let i = 1; i <= n; i++) lines.push(`  s${i}:`, '    job: smoke', '    foreach: scenes');
+  lines.push(
+    '  many:',
+    '    job: catalog',
+    `    needs: [${Array.from({ length: n }, (_, i) => `s${i + 1}`).join(', ')}]`,
+  );
+  return yaml(...lines);
+}
