@@ -8,10 +8,15 @@ export interface ObjectInfo {
   readonly size: number;
   /** Last modification time, when the backend knows it. */
   readonly lastModified?: Date;
+  /** Entity tag (S3 only): changes whenever the content does; part of download-cache keys. */
+  readonly etag?: string;
 }
 
 export interface IoOptions {
-  /** Aborts the operation; the promise rejects with the signal's reason. */
+  /**
+   * Aborts the operation: the promise rejects with a StorageError whose code is 'Aborted' and
+   * whose cause is the signal's reason; nothing partial is left behind.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -38,7 +43,11 @@ export interface Storage {
    * a temporary name and a rename locally, a completed (multipart for large bodies) upload on S3.
    */
   writeAtomic(uri: string, body: WriteBody, options?: WriteOptions): Promise<void>;
-  /** Every object whose URI starts with `prefix` (recursive), in key order, fetched page by page. */
+  /**
+   * Every object whose URI starts with `prefix` (recursive; a prefix may end mid-name), in byte
+   * order of the URI, fetched page by page. Not listed: S3 folder placeholders (keys ending in
+   * '/') and the temporary files of local atomic writes in flight.
+   */
   list(prefix: string, options?: IoOptions): AsyncIterable<ObjectInfo>;
   /** Size and time of one object, or undefined when it does not exist. */
   stat(uri: string, options?: IoOptions): Promise<ObjectInfo | undefined>;
