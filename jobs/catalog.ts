@@ -39,7 +39,9 @@ const smokeParams = z
     crashItems: z
       .array(z.string())
       .default([])
-      .describe('Item ids whose task kills its own process (as an out-of-memory kill would), to rehearse crashes.'),
+      .describe(
+        'Item ids whose task kills its own process (as an out-of-memory kill would), to rehearse crashes.',
+      ),
   })
   .strict();
 
@@ -71,7 +73,8 @@ export const catalog = {
     params: smokeParams,
   },
   inspect: {
-    description: 'Reads a raster header and samples band statistics: size, bands, type, CRS, geotransform, nodata.',
+    description:
+      'Reads a raster header and samples band statistics: size, bands, type, CRS, geotransform, nodata.',
     queue: 'cpu',
     vcpus: 1,
     memoryMiB: 2048,

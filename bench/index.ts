@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: every benchmark, printed as figures side by side with a reference. Select
+ * some with `npm run bench -- runner` (names below). Benchmarks print; they never assert.
+ */
+import { benchRunnerOverhead } from './runner-overhead.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  async runner() {
+    const r = await benchRunnerOverhead();
+    console.log(`local runner, ${r.tasks} no-op tasks (concurrency = cores)`);
+    console.log(`  time from 'geobatch run' to the first task starting   ${r.firstTaskMs.toFixed(0)} ms`);
+    console.log(`  whole run                                            ${(r.wallMs / 1000).toFixed(2)} s`);
+    console.log(
+      `  overhead per task (task span / tasks)                ${r.perTaskMs.toFixed(2)} ms   (target < 20 ms)`,
+    );
+    console.log(`  reference: one node process per task (xargs -P)     ${r.processPerTaskMs.toFixed(2)} ms`);
+  },
+};
+
+const wanted = process.argv.slice(2);
+const names = wanted.length ? wanted : Object.keys(benches);
+for (const name of names) {
+  const bench = benches[name];
+  if (!bench) {
+    console.error(`unknown benchmark '${name}' (known: ${Object.keys(benches).join(', ')})`);
+    process.exitCode = 2;
+    continue;
+  }
+  await bench();
+}

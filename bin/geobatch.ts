@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// Node 20 still runs geobatch (README: Node >= 20.9, 22+ recommended); the SDK's multi-line notice
+// about its future Node 22 requirement would otherwise interleave with every command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { Command } from 'commander';
+import { demoDataCommand } from '../lib/cli/demo-data.js';
+import { handleError } from '../lib/cli/errors.js';
+import { jobsCommand } from '../lib/cli/jobs.js';
+import { planCommand, validateCommand } from '../lib/cli/plan.js';
+import { resumeCommand } from '../lib/cli/resume.js';
+import { runCommand } from '../lib/cli/run.js';
+import { schemaCommand } from '../lib/cli/schema.js';
+import { statusCommand } from '../lib/cli/status.js';
+
+const program = new Command('geobatch')
+  .description('Geospatial machine learning pipelines, run on this machine or on AWS Batch.')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const command of [
+  validateCommand,
+  planCommand,
+  runCommand,
+  statusCommand,
+  resumeCommand,
+  schemaCommand,
+  jobsCommand,
+  demoDataCommand,
+]) {
+  program.addCommand(command.exitOverride());
+}
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  handleError(error);
+}

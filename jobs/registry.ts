@@ -1,0 +1,19 @@
+/**
+ * Lazy loading of job code: the catalog names every job; its module (and the heavy libraries
+ * it uses) is imported only when a task of it runs.
+ */
+import type { JobName, JobParams } from './catalog.js';
+import type { JobModule } from './types.js';
+
+type Loaders = { [N in JobName]: () => Promise<JobModule<JobParams<N>>> };
+
+const loaders: Loaders = {
+  smoke: async () => (await import('./smoke.js')).smokeJob,
+  inspect: async () => (await import('./inspect.js')).inspectJob,
+  catalog: async () => (await import('./scene-catalog.js')).sceneCatalogJob,
+};
+
+/** The module of a catalog job. */
+export async function loadJob<N extends JobName>(name: N): Promise<JobModule<JobParams<N>>> {
+  return (loaders[name] as () => Promise<JobModule<JobParams<N>>>)();
+}

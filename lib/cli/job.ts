@@ -1,0 +1,61 @@
+/**
+ * `geobatch-job <plan-uri> <stage> [--index N]`: the container entry point. On Batch the index
+ * comes from AWS_BATCH_JOB_ARRAY_INDEX (0 for a job that is not an array); logs go to stdout
+ * (CloudWatch) as well as to the run.
+ */
+import { Command } from 'commander';
+import { executeTask } from '../runners/task.js';
+import { handleError, UsageError } from './errors.js';
+import { cliStorage } from './storage.js';
+
+function parseIndex(value: string, source: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${source}: expected a task index >= 0 but got '${value}'`);
+  return n;
+}
+
+/** The task index: `--index` wins, then AWS_BATCH_JOB_ARRAY_INDEX, else 0. */
+export function resolveTaskIndex(option: string | undefined, env: NodeJS.ProcessEnv): number {
+  if (option !== undefined) return parseIndex(option, '--index');
+  const fromBatch = env.AWS_BATCH_JOB_ARRAY_INDEX;
+  if (fromBatch !== undefined && fromBatch !== '') return parseIndex(fromBatch, 'AWS_BATCH_JOB_ARRAY_INDEX');
+  return 0;
+}
+
+/** Parses the arguments and runs one task; sets the exit code. */
+export async function runJobCommand(argv: string[]): Promise<void> {
+  const program = new Command('geobatch-job')
+    .description('Run one task of a geobatch run (the entry point of every runner and container).')
+    .argument('<plan-uri>', "the run's plan.json (local path or s3:// URI)")
+    .argument('<stage>', 'stage name')
+    .option('--index <n>', 'task index (default: AWS_BATCH_JOB_ARRAY_INDEX, else 0)')
+    .exitOverride()
+    .action(async (planUri: string, stage: string, opts: { index?: string }) => {
+      const index = resolveTaskIndex(opts.index, process.env);
+      const controller = new AbortController();
+      const stop = () => controller.abort(new Error('terminated'));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      const attempt = Number(process.env.AWS_BATCH_JOB_ATTEMPT ?? '1') || 1;
+      const outcome = await executeTask({
+        storage: cliStorage(),
+        planUri,
+        stage,
+        index,
+        signal: controller.signal,
+        attempt,
+        onLog: (line) => process.stdout.write(line + '\n'),
+      });
+      process.stdout.write(
+        outcome.status === 'skipped'
+          ? `${stage}[${index}] already done (marker from ${outcome.marker.finishedAt}); nothing to do\n`
+          : `${stage}[${index}] done in ${outcome.marker.durationMs} ms\n`,
+      );
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    handleError(error);
+  }
+}
