@@ -30,6 +30,12 @@ for (const command of [
   program.addCommand(command.exitOverride());
 }
 
+// `geobatch run --json | head` closes the pipe early: stop quietly, like other command-line tools
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 try {
   await program.parseAsync();
 } catch (error) {

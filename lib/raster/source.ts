@@ -23,6 +23,7 @@ export class StorageSource {
   readonly blockSize: number;
   private readonly maxBlocks: number;
   private readonly blocks = new Map<number, Buffer>();
+  private readonly inFlight = new Map<number, Promise<void>>();
   private size: number | undefined;
   /** Range requests made and bytes fetched so far (for benchmarks and tests). */
   readonly stats = { requests: 0, bytes: 0 };
@@ -42,10 +43,18 @@ export class StorageSource {
 
   async fetch(slices: readonly Slice[], signal?: AbortSignal): Promise<ArrayBuffer[]> {
     const needed = new Set<number>();
+    const waiting = new Set<Promise<void>>();
     for (const s of slices) {
       const first = Math.floor(s.offset / this.blockSize);
-      const last = Math.floor((s.offset + Math.max(1, s.length) - 1) / this.blockSize);
-      for (let b = first; b <= last; b++) if (!this.blocks.has(b)) needed.add(b);
+      let last = Math.floor((s.offset + Math.max(1, s.length) - 1) / this.blockSize);
+      if (this.size !== undefined) last = Math.min(last, Math.floor(Math.max(0, this.size - 1) / this.blockSize));
+      for (let b = first; b <= last; b++) {
+        if (this.blocks.has(b)) continue;
+        // geotiff.js asks for neighbouring tiles concurrently: share a read already in flight
+        const pending = this.inFlight.get(b);
+        if (pending) waiting.add(pending);
+        else needed.add(b);
+      }
     }
     const sorted = [...needed].sort((a, b) => a - b);
     const runs: [number, number][] = [];
@@ -54,20 +63,32 @@ export class StorageSource {
       if (run && run[1] === b - 1) run[1] = b;
       else runs.push([b, b]);
     }
-    await Promise.all(
-      runs.map(async ([first, last]) => {
-        const offset = first * this.blockSize;
-        const data = await this.storage.readRange(this.uri, offset, (last - first + 1) * this.blockSize, { signal });
-        this.stats.requests++;
-        this.stats.bytes += data.length;
-        if (data.length < (last - first + 1) * this.blockSize) this.size = offset + data.length;
-        for (let b = first; b <= last; b++) {
-          const start = (b - first) * this.blockSize;
-          this.remember(b, data.subarray(start, Math.min(data.length, start + this.blockSize)));
-        }
-      }),
-    );
+    for (const [first, last] of runs) {
+      const read = this.readBlocks(first, last, signal);
+      for (let b = first; b <= last; b++) this.inFlight.set(b, read);
+      waiting.add(read);
+      void read
+        .finally(() => {
+          for (let b = first; b <= last; b++) if (this.inFlight.get(b) === read) this.inFlight.delete(b);
+        })
+        .catch(() => undefined);
+    }
+    await Promise.all(waiting);
     return slices.map((s) => this.assemble(s));
+  }
+
+  private async readBlocks(first: number, last: number, signal?: AbortSignal): Promise<void> {
+    const offset = first * this.blockSize;
+    const length = (last - first + 1) * this.blockSize;
+    const data = await this.storage.readRange(this.uri, offset, length, { signal });
+    this.stats.requests++;
+    this.stats.bytes += data.length;
+    if (data.length < length) this.size = offset + data.length;
+    for (let b = first; b <= last; b++) {
+      const start = (b - first) * this.blockSize;
+      if (start >= data.length) break;
+      this.remember(b, data.subarray(start, Math.min(data.length, start + this.blockSize)));
+    }
   }
 
   async close(): Promise<void> {

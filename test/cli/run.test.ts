@@ -324,3 +324,54 @@ describe('geobatch run: bad input gets one clear message, a non-zero exit, and n
     });
   }
 });
+
+describe('geobatch run with inputs and the run on S3 (s3rver)', () => {
+  let dir: string;
+  let s3: S3rverHandle;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'geobatch-s3run-'));
+    s3 = await startS3rver();
+  });
+  after(async () => {
+    await s3.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('reads scenes by byte ranges from S3 and writes plan, outputs and markers to S3', async () => {
+    const { S3Client, PutObjectCommand, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const client = new S3Client(s3.clientConfig);
+    const bucket = await s3.createBucket();
+    for (const [key, file] of [
+      ['scenes/rgb.tif', 'spacenet/rgb_unmasked.tif'],
+      ['scenes/cog.tif', 'cog/cog.tif'],
+    ] as const) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(join(shared, file)) }));
+    }
+    await writeFile(join(dir, 's3.yaml'), pipeline().replace('data/*.tif', `s3://${bucket}/scenes/`).replace('output: runs', `output: s3://${bucket}/runs`));
+    const env = isolatedEnv({ GEOBATCH_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+    const r = await geobatch(['run', 's3.yaml', '--json'], { cwd: dir, env });
+    assert.equal(r.code, 0, r.stderr);
+    const runUri = (JSON.parse(r.stdout.split('\n')[0]!) as { runUri: string }).runUri;
+    assert.match(runUri, new RegExp(`^s3://${bucket}/runs/demo/`));
+    const prefix = runUri.slice(`s3://${bucket}/`.length);
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    const keys = (listed.Contents ?? []).map((o) => o.Key!.slice(prefix.length + 1)).sort();
+    for (const key of ['plan.json', 'run.json', 'inspect/cog.json', 'inspect/rgb.json', 'catalog/catalog.json', 'markers/inspect/0.json', 'markers/inspect/1.json', 'markers/catalog/0.json']) {
+      assert.ok(keys.includes(key), `${key} in ${keys.join(', ')}`);
+    }
+    const cog = JSON.parse(await geobatchText(client, bucket, `${prefix}/inspect/cog.json`));
+    assert.equal(cog.width, 2658);
+    // statistics come from an overview: only part of the file is fetched
+    const size = (await stat(join(shared, 'cog/cog.tif'))).size;
+    assert.ok(cog.bytesRead < size / 2, `read ${cog.bytesRead} bytes of a ${size}-byte COG`);
+    const status = await geobatch(['status', runUri, '--json'], { cwd: dir, env });
+    assert.equal(JSON.parse(status.stdout).complete, true);
+    client.destroy();
+  });
+});
+
+async function geobatchText(client: import('@aws-sdk/client-s3').S3Client, bucket: string, key: string): Promise<string> {
+  const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return got.Body!.transformToString();
+}
