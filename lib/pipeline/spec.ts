@@ -51,10 +51,16 @@ const setName = z
   })
   .describe('Input set name.');
 
+/** Folders of a run that hold its own records (`lib/runners/layout.ts`), so no stage may write there. */
+export const RESERVED_STAGE_NAMES = ['markers', 'failures', 'logs'] as const;
+
 const stageName = z
   .string()
   .regex(NAME_PATTERN, {
     error: 'expected a stage name (a lowercase letter, then up to 31 lowercase letters, digits, _ or -)',
+  })
+  .refine((name) => !(RESERVED_STAGE_NAMES as readonly string[]).includes(name), {
+    error: `expected a stage name other than ${RESERVED_STAGE_NAMES.join(', ')} (the run keeps its own records in those folders)`,
   })
   .describe('Stage name.');
 

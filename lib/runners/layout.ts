@@ -47,9 +47,6 @@ export function parseTaskRecordUri(uri: string): { stage: string; index: number 
   return { stage: m[1]!, index: Number(m[2]) };
 }
 
-/** Stage names that would collide with the run's own folders. */
-export const reservedStageNames = ['markers', 'failures', 'logs', 'plan.json', 'run.json'] as const;
-
 /** A new run id: UTC time to the second plus 4 random hex digits, sortable by creation time. */
 export function newRunId(now = new Date()): string {
   const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);

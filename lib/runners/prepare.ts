@@ -11,7 +11,7 @@ import { expandInputs } from '../storage/inputs.js';
 import { StorageError } from '../storage/errors.js';
 import type { Storage } from '../storage/types.js';
 import { isS3Uri, joinUri } from '../storage/uri.js';
-import { newRunId, reservedStageNames, runLayout } from './layout.js';
+import { newRunId, runLayout } from './layout.js';
 import { planVersion } from './records.js';
 import type { RunPlan } from './records.js';
 
@@ -47,13 +47,6 @@ export async function loadPipeline(storage: Storage, fileArg: string): Promise<L
   const file = isS3Uri(fileArg) ? fileArg : resolve(fileArg);
   const text = await readPipelineText(storage, file);
   const { spec, source } = parsePipeline(text, fileArg);
-  for (const name of Object.keys(spec.stages)) {
-    if ((reservedStageNames as readonly string[]).includes(name)) {
-      throw new PlanError(
-        `${fileArg}: stages.${name}: '${name}' is reserved for the run's own records (reserved: ${reservedStageNames.join(', ')})`,
-      );
-    }
-  }
   const baseDir = isS3Uri(file) ? file.slice(0, file.lastIndexOf('/') + 1) : dirname(file);
   const items: Record<string, Item[]> = {};
   for (const [name, patterns] of Object.entries(spec.inputs)) {

@@ -232,6 +232,11 @@ describe('parsePipeline: invalid files fail with every issue, at its path and li
       `${FILE}: stages.Chip: expected a stage name (a lowercase letter, then up to 31 lowercase letters, digits, _ or -) but got 'Chip' (line 4)`,
     ],
     [
+      'a stage named like one of the run\'s own record folders',
+      yaml('version: 1', 'name: a', 'stages:', '  logs: { job: catalog }'),
+      `${FILE}: stages.logs: expected a stage name other than markers, failures, logs (the run keeps its own records in those folders) but got 'logs' (line 4)`,
+    ],
+    [
       'no stages',
       yaml('version: 1', 'name: a', 'stages: {}'),
       `${FILE}: stages: expected at least one stage but got an empty mapping (line 3)`,
