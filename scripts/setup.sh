@@ -26,6 +26,11 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a=
 echo "setup: installing npm packages"
 npm ci --no-audit --no-fund
 
+# `npx geobatch` and the container entry point run the compiled dist/; `npm run geobatch -- ...`
+# runs the sources directly during development
+echo "setup: building dist/"
+npm run --silent build
+
 if [[ $run_quickstart == 1 ]]; then
   echo "setup: running the quickstart"
   npm run --silent quickstart
