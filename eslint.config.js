@@ -24,7 +24,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['sharp', 'geotiff', '@aws-sdk/*'], message: 'control-plane code must not load data-plane or AWS runtime clients' },
+            {
+              group: ['sharp', 'geotiff', '@aws-sdk/*'],
+              message: 'control-plane code must not load data-plane or AWS runtime clients',
+            },
           ],
         },
       ],

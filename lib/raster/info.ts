@@ -31,9 +31,26 @@ export interface RasterInfo {
 }
 
 const compressionNames: Record<number, string> = {
-  1: 'none', 5: 'lzw', 6: 'ojpeg', 7: 'jpeg', 8: 'deflate', 32773: 'packbits', 32946: 'deflate', 34887: 'lerc', 50000: 'zstd', 50001: 'webp',
+  1: 'none',
+  5: 'lzw',
+  6: 'ojpeg',
+  7: 'jpeg',
+  8: 'deflate',
+  32773: 'packbits',
+  32946: 'deflate',
+  34887: 'lerc',
+  50000: 'zstd',
+  50001: 'webp',
 };
-const photometricNames: Record<number, string> = { 0: 'min-is-white', 1: 'min-is-black', 2: 'rgb', 3: 'palette', 4: 'mask', 5: 'cmyk', 6: 'ycbcr' };
+const photometricNames: Record<number, string> = {
+  0: 'min-is-white',
+  1: 'min-is-black',
+  2: 'rgb',
+  3: 'palette',
+  4: 'mask',
+  5: 'cmyk',
+  6: 'ycbcr',
+};
 
 /** The sample type of band 0 (geotiff.js reports per sample; mixed types are rare and refused later). */
 export function sampleType(image: GeoTIFFImage): SampleType {
@@ -51,7 +68,12 @@ export function sampleType(image: GeoTIFFImage): SampleType {
     if (bits === 16) return 'uint16';
     if (bits === 32) return 'uint32';
   }
-  throw Object.assign(new Error(`unsupported sample format ${format} with ${bits} bits per sample (supported: 8/16/32-bit integers, 32/64-bit floats)`), { name: 'RasterError' });
+  throw Object.assign(
+    new Error(
+      `unsupported sample format ${format} with ${bits} bits per sample (supported: 8/16/32-bit integers, 32/64-bit floats)`,
+    ),
+    { name: 'RasterError' },
+  );
 }
 
 function tagNumbers(image: GeoTIFFImage, tag: string): number[] | undefined {
@@ -63,13 +85,24 @@ function tagNumbers(image: GeoTIFFImage, tag: string): number[] | undefined {
 }
 
 /** The GDAL-style geotransform of an image, or undefined when it has no georeferencing. */
-export function imageGeoTransform(image: GeoTIFFImage): { gt: GeoTransform; pixelIsPoint: boolean } | undefined {
+export function imageGeoTransform(
+  image: GeoTIFFImage,
+): { gt: GeoTransform; pixelIsPoint: boolean } | undefined {
   const keys = image.getGeoKeys() as Record<string, unknown> | null;
   const pixelIsPoint = keys?.GTRasterTypeGeoKey === 2;
   const transform = tagNumbers(image, 'ModelTransformation');
   let gt: [number, number, number, number, number, number];
   if (transform && transform.length >= 16) {
-    const [a, b, , d, e, f, , h] = transform as [number, number, number, number, number, number, number, number];
+    const [a, b, , d, e, f, , h] = transform as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     gt = [d, a, b, h, e, f];
   } else {
     const tie = tagNumbers(image, 'ModelTiepoint');

@@ -28,15 +28,26 @@ export interface SampleStatsOptions {
 
 type Bands = ArrayLike<number>[];
 
-async function readBands(image: GeoTIFFImage, window: [number, number, number, number] | undefined, signal?: AbortSignal): Promise<Bands> {
+async function readBands(
+  image: GeoTIFFImage,
+  window: [number, number, number, number] | undefined,
+  signal?: AbortSignal,
+): Promise<Bands> {
   const ycbcr = Number(image.getFileDirectory().getValue('PhotometricInterpretation' as never)) === 6;
-  const options = { ...(window ? { window } : {}), interleave: false as const, ...(signal ? { signal } : {}) };
+  const options = {
+    ...(window ? { window } : {}),
+    interleave: false as const,
+    ...(signal ? { signal } : {}),
+  };
   const data = ycbcr ? await image.readRGB(options) : await image.readRasters(options);
   return Array.from(data as unknown as ArrayLike<ArrayLike<number>>);
 }
 
 /** Reads a bounded sample of every band and summarises it. */
-export async function sampleBandStats(tiff: GeoTIFF, options: SampleStatsOptions = {}): Promise<{ stats: BandStats[]; sampledFrom: string }> {
+export async function sampleBandStats(
+  tiff: GeoTIFF,
+  options: SampleStatsOptions = {},
+): Promise<{ stats: BandStats[]; sampledFrom: string }> {
   const minSide = options.minSide ?? 512;
   const count = await tiff.getImageCount();
   const full = await tiff.getImage(0);
@@ -90,7 +101,8 @@ export async function sampleBandStats(tiff: GeoTIFF, options: SampleStatsOptions
     const mean = sum / sorted.length;
     let sq = 0;
     for (const v of sorted) sq += (v - mean) ** 2;
-    const pick = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * (sorted.length - 1)))]!;
+    const pick = (p: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * (sorted.length - 1)))]!;
     stats.push({
       band: b + 1,
       valid: sorted.length,

@@ -47,7 +47,8 @@ export class StorageSource {
     for (const s of slices) {
       const first = Math.floor(s.offset / this.blockSize);
       let last = Math.floor((s.offset + Math.max(1, s.length) - 1) / this.blockSize);
-      if (this.size !== undefined) last = Math.min(last, Math.floor(Math.max(0, this.size - 1) / this.blockSize));
+      if (this.size !== undefined)
+        last = Math.min(last, Math.floor(Math.max(0, this.size - 1) / this.blockSize));
       for (let b = first; b <= last; b++) {
         if (this.blocks.has(b)) continue;
         // geotiff.js asks for neighbouring tiles concurrently: share a read already in flight
@@ -105,7 +106,10 @@ export class StorageSource {
   }
 
   private assemble(slice: Slice): ArrayBuffer {
-    const end = this.size === undefined ? slice.offset + slice.length : Math.min(this.size, slice.offset + slice.length);
+    const end =
+      this.size === undefined
+        ? slice.offset + slice.length
+        : Math.min(this.size, slice.offset + slice.length);
     const out = new Uint8Array(Math.max(0, end - slice.offset));
     let pos = slice.offset;
     while (pos < end) {

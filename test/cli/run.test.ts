@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { geobatch, geobatchJob, isolatedEnv, tsxLoader } from '../helpers/cli.js';
 import { startS3rver } from '../helpers/s3rver.js';
 import type { S3rverHandle } from '../helpers/s3rver.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 
 // real rasters from ../shared/data (see its PROVENANCE.md)
 const shared = resolve(import.meta.dirname, '../../../shared/data');
@@ -345,10 +346,21 @@ describe('geobatch run with inputs and the run on S3 (s3rver)', () => {
       ['scenes/rgb.tif', 'spacenet/rgb_unmasked.tif'],
       ['scenes/cog.tif', 'cog/cog.tif'],
     ] as const) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(join(shared, file)) }));
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(join(shared, file)) }),
+      );
     }
-    await writeFile(join(dir, 's3.yaml'), pipeline().replace('data/*.tif', `s3://${bucket}/scenes/`).replace('output: runs', `output: s3://${bucket}/runs`));
-    const env = isolatedEnv({ GEOBATCH_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+    await writeFile(
+      join(dir, 's3.yaml'),
+      pipeline()
+        .replace('data/*.tif', `s3://${bucket}/scenes/`)
+        .replace('output: runs', `output: s3://${bucket}/runs`),
+    );
+    const env = isolatedEnv({
+      GEOBATCH_S3_ENDPOINT: s3.endpoint,
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    });
     const r = await geobatch(['run', 's3.yaml', '--json'], { cwd: dir, env });
     assert.equal(r.code, 0, r.stderr);
     const runUri = (JSON.parse(r.stdout.split('\n')[0]!) as { runUri: string }).runUri;
@@ -356,10 +368,19 @@ describe('geobatch run with inputs and the run on S3 (s3rver)', () => {
     const prefix = runUri.slice(`s3://${bucket}/`.length);
     const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
     const keys = (listed.Contents ?? []).map((o) => o.Key!.slice(prefix.length + 1)).sort();
-    for (const key of ['plan.json', 'run.json', 'inspect/cog.json', 'inspect/rgb.json', 'catalog/catalog.json', 'markers/inspect/0.json', 'markers/inspect/1.json', 'markers/catalog/0.json']) {
+    for (const key of [
+      'plan.json',
+      'run.json',
+      'inspect/cog.json',
+      'inspect/rgb.json',
+      'catalog/catalog.json',
+      'markers/inspect/0.json',
+      'markers/inspect/1.json',
+      'markers/catalog/0.json',
+    ]) {
       assert.ok(keys.includes(key), `${key} in ${keys.join(', ')}`);
     }
-    const cog = JSON.parse(await geobatchText(client, bucket, `${prefix}/inspect/cog.json`));
+    const cog = JSON.parse(await readText(client, bucket, `${prefix}/inspect/cog.json`));
     assert.equal(cog.width, 2658);
     // statistics come from an overview: only part of the file is fetched
     const size = (await stat(join(shared, 'cog/cog.tif'))).size;
@@ -370,7 +391,7 @@ describe('geobatch run with inputs and the run on S3 (s3rver)', () => {
   });
 });
 
-async function geobatchText(client: import('@aws-sdk/client-s3').S3Client, bucket: string, key: string): Promise<string> {
+async function readText(client: S3Client, bucket: string, key: string): Promise<string> {
   const { GetObjectCommand } = await import('@aws-sdk/client-s3');
   const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return got.Body!.transformToString();
