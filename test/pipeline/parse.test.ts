@@ -98,7 +98,16 @@ describe('parsePipeline: valid files pass', () => {
 describe('parsePipeline: what a valid file becomes', () => {
   it('fills defaults: output, needs, params from the job schema', () => {
     const { spec } = parsePipeline(
-      yaml('version: 1', 'name: a', 'inputs:', '  s: [x.tif]', 'stages:', '  wait:', '    job: smoke', '    foreach: s'),
+      yaml(
+        'version: 1',
+        'name: a',
+        'inputs:',
+        '  s: [x.tif]',
+        'stages:',
+        '  wait:',
+        '    job: smoke',
+        '    foreach: s',
+      ),
       FILE,
     );
     assert.equal(spec.output, 'runs');
@@ -232,7 +241,7 @@ describe('parsePipeline: invalid files fail with every issue, at its path and li
       `${FILE}: stages.Chip: expected a stage name (a lowercase letter, then up to 31 lowercase letters, digits, _ or -) but got 'Chip' (line 4)`,
     ],
     [
-      'a stage named like one of the run\'s own record folders',
+      "a stage named like one of the run's own record folders",
       yaml('version: 1', 'name: a', 'stages:', '  logs: { job: catalog }'),
       `${FILE}: stages.logs: expected a stage name other than markers, failures, logs (the run keeps its own records in those folders) but got 'logs' (line 4)`,
     ],
