@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# The GPU job image: a CUDA PyTorch base, the same Node 24 and built project as the CPU image,
+# the Python trainer of jobs/train/ and the default pretrained weights, a non-root user, and
+# `geobatch-job` as the entry point. Build from the repository root:
+#   docker build -f docker/gpu.Dockerfile -t geobatch-gpu .
+# CUDA 12.6 runs on the NVIDIA driver of the ECS_AL2023_NVIDIA AMI (g5, g6, p4d, p5).
+# Bases are pinned by version tag and digest; Dependabot (.github/dependabot.yml) bumps both.
+
+FROM node:24.18.0-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS base
+
+# ---- build: the same build as the CPU image ----
+FROM base AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY lib ./lib
+COPY jobs ./jobs
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# The trainer's Python package (jobs/train/ without the TypeScript harness, which is in dist/),
+# staged at a path that exists even before jobs/train/ does.
+RUN mkdir -p /trainer \
+  && if [ -d jobs/train ]; then cp -R jobs/train/. /trainer/ && find /trainer -name '*.ts' -delete; fi
+
+# ---- runtime ----
+FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime@sha256:6acf597eeb8e376a96580dde4952f37cc017fef732bb40bfc73f28f25e3f64b4 AS runtime
+ENV NODE_ENV=production \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TORCH_HOME=/opt/torch \
+    GEOBATCH_TRAINER_DIR=/app/jobs/train \
+    PYTHONPATH=/app/jobs/train
+RUN groupadd --gid 10001 geobatch \
+  && useradd --uid 10001 --gid geobatch --create-home --shell /usr/sbin/nologin geobatch
+
+# Default pretrained weights, baked in so Batch jobs need no internet; kept above the project
+# files so a code change does not download them again.
+ARG PRETRAINED_WEIGHTS="FasterRCNN_ResNet50_FPN_Weights.DEFAULT ResNet50_Weights.IMAGENET1K_V1 ResNet50_Weights.DEFAULT DeepLabV3_ResNet50_Weights.DEFAULT"
+COPY docker/bake-weights.py /opt/geobatch/bake-weights.py
+RUN python /opt/geobatch/bake-weights.py ${PRETRAINED_WEIGHTS} && chmod -R a+rX "${TORCH_HOME}"
+
+COPY --from=base /usr/local/bin/node /usr/local/bin/node
+WORKDIR /app
+COPY --from=build /trainer ./jobs/train
+RUN if [ -f jobs/train/requirements.txt ]; then pip install --no-cache-dir -r jobs/train/requirements.txt; fi
+# package.json carries "type": "module", without which Node can't load dist/
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY --chmod=755 docker/geobatch-job /usr/local/bin/geobatch-job
+USER geobatch
+ENTRYPOINT ["geobatch-job"]
+CMD ["--help"]
