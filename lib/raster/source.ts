@@ -23,7 +23,7 @@ export class StorageSource {
   readonly blockSize: number;
   private readonly maxBlocks: number;
   private readonly blocks = new Map<number, Buffer>();
-  private readonly inFlight = new Map<number, Promise<void>>();
+  private readonly inFlight = new Map<number, Promise<Map<number, Buffer>>>();
   private size: number | undefined;
   /** Range requests made and bytes fetched so far (for benchmarks and tests). */
   readonly stats = { requests: 0, bytes: 0 };
@@ -42,22 +42,31 @@ export class StorageSource {
   }
 
   async fetch(slices: readonly Slice[], signal?: AbortSignal): Promise<ArrayBuffer[]> {
+    // the blocks this call needs, pinned here: a call needing more than the cache holds must not
+    // lose its first blocks to eviction before its slices are assembled
+    const pinned = new Map<number, Buffer>();
     const needed = new Set<number>();
-    const waiting = new Set<Promise<void>>();
+    const waiting = new Set<Promise<Map<number, Buffer>>>();
     for (const s of slices) {
       const first = Math.floor(s.offset / this.blockSize);
       let last = Math.floor((s.offset + Math.max(1, s.length) - 1) / this.blockSize);
-      if (this.size !== undefined)
+      if (this.size !== undefined) {
         last = Math.min(last, Math.floor(Math.max(0, this.size - 1) / this.blockSize));
+      }
       for (let b = first; b <= last; b++) {
-        if (this.blocks.has(b)) continue;
+        const cached = this.blocks.get(b);
+        if (cached) {
+          pinned.set(b, cached);
+          this.remember(b, cached); // most recently used
+          continue;
+        }
         // geotiff.js asks for neighbouring tiles concurrently: share a read already in flight
         const pending = this.inFlight.get(b);
         if (pending) waiting.add(pending);
         else needed.add(b);
       }
     }
-    const sorted = [...needed].sort((a, b) => a - b);
+    const sorted = [...needed].sort((x, y) => x - y);
     const runs: [number, number][] = [];
     for (const b of sorted) {
       const run = runs[runs.length - 1];
@@ -74,22 +83,26 @@ export class StorageSource {
         })
         .catch(() => undefined);
     }
-    await Promise.all(waiting);
-    return slices.map((s) => this.assemble(s));
+    for (const got of await Promise.all(waiting)) for (const [b, data] of got) pinned.set(b, data);
+    return slices.map((s) => this.assemble(s, pinned));
   }
 
-  private async readBlocks(first: number, last: number, signal?: AbortSignal): Promise<void> {
+  private async readBlocks(first: number, last: number, signal?: AbortSignal): Promise<Map<number, Buffer>> {
     const offset = first * this.blockSize;
     const length = (last - first + 1) * this.blockSize;
     const data = await this.storage.readRange(this.uri, offset, length, { signal });
     this.stats.requests++;
     this.stats.bytes += data.length;
     if (data.length < length) this.size = offset + data.length;
+    const got = new Map<number, Buffer>();
     for (let b = first; b <= last; b++) {
       const start = (b - first) * this.blockSize;
       if (start >= data.length) break;
-      this.remember(b, data.subarray(start, Math.min(data.length, start + this.blockSize)));
+      const block = data.subarray(start, Math.min(data.length, start + this.blockSize));
+      got.set(b, block);
+      this.remember(b, block);
     }
+    return got;
   }
 
   async close(): Promise<void> {
@@ -105,7 +118,7 @@ export class StorageSource {
     }
   }
 
-  private assemble(slice: Slice): ArrayBuffer {
+  private assemble(slice: Slice, pinned: ReadonlyMap<number, Buffer>): ArrayBuffer {
     const end =
       this.size === undefined
         ? slice.offset + slice.length
@@ -114,15 +127,12 @@ export class StorageSource {
     let pos = slice.offset;
     while (pos < end) {
       const b = Math.floor(pos / this.blockSize);
-      const block = this.blocks.get(b);
+      const block = pinned.get(b);
       if (!block) break;
       const from = pos - b * this.blockSize;
       const n = Math.min(block.length - from, end - pos);
       if (n <= 0) break;
       out.set(block.subarray(from, from + n), pos - slice.offset);
-      // touch for LRU
-      this.blocks.delete(b);
-      this.blocks.set(b, block);
       pos += n;
     }
     return out.buffer.slice(0, pos - slice.offset);
