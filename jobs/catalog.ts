@@ -57,6 +57,136 @@ const inspectParams = z
   })
   .strict();
 
+const rgbParams = z
+  .object({
+    bands: z
+      .array(z.number().int().min(1))
+      .min(1)
+      .max(3)
+      .refine((b) => b.length === 1 || b.length === 3, { error: 'expected 1 band (grey) or 3 (R, G, B)' })
+      .optional()
+      .describe(
+        'Source bands for R, G, B counted from 1 (e.g. [5, 3, 2]), or one band for grey. Default by band count: 1 band grey, 3 bands 1,2,3, 4 bands (B,G,R,NIR) 3,2,1, 8 bands (WorldView) 5,3,2.',
+      ),
+    stretch: z
+      .enum(['percentile', 'minmax', 'range', 'none'])
+      .optional()
+      .describe('How values become 0..255, per band. Default: percentile, or none for 8-bit input.'),
+    percentiles: z
+      .tuple([z.number().min(0).max(100), z.number().min(0).max(100)])
+      .refine(([lo, hi]) => lo < hi, { error: 'expected [low, high] with low < high' })
+      .default([2, 98])
+      .describe('Percentiles of the percentile stretch, from a sample of valid pixels.'),
+    range: z
+      .array(z.number())
+      .refine((r) => r.length === 2 || r.length === 6, {
+        error: 'expected [min, max] or [min, max] for each of R, G, B',
+      })
+      .optional()
+      .describe('Fixed range [min, max] for every band, or six numbers for R, G, B; implies stretch range.'),
+    srcNodata: z
+      .union([z.number(), z.literal('none')])
+      .optional()
+      .describe("Input no-data value, or 'none' to ignore the file's. Default: the file's."),
+    alpha: z
+      .boolean()
+      .optional()
+      .describe('Mark no-data with an alpha band instead of 0 (default: only for PNG with no-data).'),
+    format: z
+      .enum(['gtiff', 'png', 'jpeg'])
+      .default('gtiff')
+      .describe('Output format: <stage>/<item>.tif, .png or .jpg (PNG/JPEG with a world file).'),
+    quality: z.number().int().min(1).max(100).default(90).describe('JPEG quality.'),
+  })
+  .strict();
+
+const categoryMapParam = z
+  .record(
+    z.string(),
+    z.union([
+      z.string().min(1),
+      z.number().int().min(1),
+      z.object({ id: z.number().int().min(1), name: z.string().min(1) }).strict(),
+      z.null(),
+    ]),
+  )
+  .describe(
+    'Source value -> category: a name, {id, name}, an id, or null to exclude the value on purpose. Unknown values are counted, not silently dropped.',
+  );
+
+const labelsSetParam = z
+  .string()
+  .min(1)
+  .describe(
+    "Input set with the labels: its only file, or the file with the same id as the stage's item (one GeoJSON per image).",
+  );
+
+const imageStageParam = z
+  .string()
+  .min(1)
+  .optional()
+  .describe(
+    "Stage whose output is each item's image (e.g. rgb: <run>/rgb/<item>.tif). Default: the item's own file.",
+  );
+
+const crsParam = z
+  .string()
+  .min(1)
+  .optional()
+  .describe(
+    "CRS of the GeoJSON coordinates (e.g. EPSG:32633). Default: the file's 'crs' member, else CRS84.",
+  );
+
+const labelsParams = z
+  .object({
+    labels: labelsSetParam,
+    image: imageStageParam,
+    categoryField: z.string().min(1).optional().describe('Feature property whose value is the category.'),
+    category: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('One category for every feature (instead of categoryField).'),
+    categories: categoryMapParam.optional(),
+    crs: crsParam,
+  })
+  .strict();
+
+const xviewParams = z
+  .object({
+    labels: z.string().min(1).describe('Input set with the xView GeoJSON (one file).'),
+    images: z
+      .string()
+      .min(1)
+      .describe(
+        "Input set or stage whose items are the images (e.g. rgb: its outputs, list the stage under needs). Labels find their image by xView image_id = the item's file name.",
+      ),
+    categories: categoryMapParam
+      .optional()
+      .describe('type_id -> category. Default: the 60 xView classes, COCO ids 1..60.'),
+  })
+  .strict();
+
+const maskParams = z
+  .object({
+    labels: labelsSetParam,
+    image: imageStageParam,
+    burnField: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Feature property whose value (an integer 0..255, or mapped by categories) is burned. Default: 255.',
+      ),
+    categories: categoryMapParam.optional(),
+    allTouched: z
+      .boolean()
+      .default(false)
+      .describe('Burn every pixel a polygon touches, not only those whose centre it contains.'),
+    crs: crsParam,
+  })
+  .strict();
+
 // the stages to gather are the `inspect` stages this stage `needs`: naming them there is what
 // makes the catalog wait for them, so no parameter repeats it
 const catalogParams = z.object({}).strict();
@@ -92,6 +222,50 @@ export const catalog = {
     timeoutSeconds: 1800,
     granularity: 'stage',
     params: catalogParams,
+  },
+  rgb: {
+    description:
+      'Converts a GeoTIFF to 8-bit RGB: bands chosen, stretched per band, no-data and georeferencing kept (<stage>/<item>.tif).',
+    queue: 'cpu',
+    vcpus: 2,
+    memoryMiB: 2048,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'item',
+    params: rgbParams,
+  },
+  labels: {
+    description:
+      "Converts GeoJSON polygons in any CRS to a COCO shard on the item's image (<stage>/<item>.json).",
+    queue: 'cpu',
+    vcpus: 1,
+    memoryMiB: 2048,
+    gpus: 0,
+    timeoutSeconds: 1800,
+    granularity: 'item',
+    params: labelsParams,
+  },
+  'labels-xview': {
+    description:
+      'Converts xView labels to one COCO shard per image in one pass (<stage>/<item>.json, summary.json).',
+    queue: 'cpu',
+    vcpus: 1,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'stage',
+    params: xviewParams,
+  },
+  mask: {
+    description:
+      "Rasterises GeoJSON polygons into a uint8 mask aligned with the item's image (<stage>/<item>.tif).",
+    queue: 'cpu',
+    vcpus: 1,
+    memoryMiB: 2048,
+    gpus: 0,
+    timeoutSeconds: 1800,
+    granularity: 'item',
+    params: maskParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

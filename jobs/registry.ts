@@ -11,6 +11,10 @@ const loaders: Loaders = {
   smoke: async () => (await import('./smoke.js')).smokeJob,
   inspect: async () => (await import('./inspect.js')).inspectJob,
   catalog: async () => (await import('./scene-catalog.js')).sceneCatalogJob,
+  rgb: async () => (await import('./rgb.js')).rgbJob,
+  labels: async () => (await import('./labels.js')).labelsJob,
+  'labels-xview': async () => (await import('./labels-xview.js')).labelsXviewJob,
+  mask: async () => (await import('./mask.js')).maskJob,
 };
 
 /** The module of a catalog job. */

@@ -5,6 +5,7 @@
  */
 import type { GeoTIFF, GeoTIFFImage } from 'geotiff';
 import type { GeoTransform } from '../geo/affine.js';
+import { RasterError } from './errors.js';
 
 export type SampleType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
 
@@ -52,6 +53,15 @@ const photometricNames: Record<number, string> = {
   6: 'ycbcr',
 };
 
+const SAMPLE_FORMAT_NAMES: Record<number, string> = {
+  1: 'unsigned integer',
+  2: 'signed integer',
+  3: 'floating point',
+  4: 'undefined',
+  5: 'complex integer',
+  6: 'complex floating point',
+};
+
 /** The sample type of band 0 (geotiff.js reports per sample; mixed types are rare and refused later). */
 export function sampleType(image: GeoTIFFImage): SampleType {
   const format = image.getSampleFormat(0) ?? 1;
@@ -68,11 +78,9 @@ export function sampleType(image: GeoTIFFImage): SampleType {
     if (bits === 16) return 'uint16';
     if (bits === 32) return 'uint32';
   }
-  throw Object.assign(
-    new Error(
-      `unsupported sample format ${format} with ${bits} bits per sample (supported: 8/16/32-bit integers, 32/64-bit floats)`,
-    ),
-    { name: 'RasterError' },
+  const kind = SAMPLE_FORMAT_NAMES[format] ?? 'unknown';
+  throw new RasterError(
+    `unsupported sample format: SampleFormat ${format} (${kind}) with ${bits} bits per sample; supported: 8, 16 and 32-bit integers, 32 and 64-bit floats`,
   );
 }
 

@@ -1,0 +1,232 @@
+import { Command } from 'commander';
+import { UsageError } from './errors.js';
+import { cliStorage } from './storage.js';
+// types only: the labels code itself is imported when a command runs
+import type { CategoryMap } from '../labels/categories.js';
+
+/** Reads --category-map / --class-names (at most one) into a category map. */
+async function loadCategories(opts: {
+  categoryMap?: string;
+  classNames?: string;
+}): Promise<CategoryMap | undefined> {
+  if (opts.categoryMap !== undefined && opts.classNames !== undefined) {
+    throw new UsageError('--category-map and --class-names both define the categories: give one of them');
+  }
+  const { parseCategoryMap, parseClassNames } = await import('../labels/categories.js');
+  const storage = cliStorage();
+  if (opts.categoryMap !== undefined) {
+    return parseCategoryMap((await storage.read(opts.categoryMap)).toString('utf8'), opts.categoryMap);
+  }
+  if (opts.classNames !== undefined) {
+    return parseClassNames((await storage.read(opts.classNames)).toString('utf8'), opts.classNames);
+  }
+  return undefined;
+}
+
+const CATEGORY_HELP = [
+  '--category-map: a JSON object from source values to categories: a name,',
+  '{"id": n, "name": "..."}, an id, or null to exclude a value on purpose, e.g.',
+  '  {"17": "vehicle", "18": "vehicle", "73": {"id": 5, "name": "building"}, "75": null}',
+  "--class-names: one class per line, 'value:name' (xView's",
+  "xview_class_labels.txt) or 'name'; ids 1..n in file order.",
+  'Values no category covers are counted and reported, never silently dropped.',
+].join('\n');
+
+const xviewCommand = new Command('xview')
+  .summary('xView GeoJSON (pixel boxes) to one COCO shard per image, clipped and counted')
+  .description(
+    [
+      'Convert xView labels (GeoJSON with pixel boxes in bounds_imcoords, type_id,',
+      'image_id) to COCO: one shard <image>.json per image found under --images',
+      '(images without labels get empty shards), boxes clipped to their image.',
+      'Features are streamed, so the ~300 MB training file needs little memory.',
+      'Zero-area boxes, boxes outside their image, unmapped type ids and features',
+      'of missing images are dropped and counted, on the terminal and in',
+      'summary.json. Default categories: the 60 xView classes, ids 1..60.',
+      '',
+      CATEGORY_HELP,
+    ].join('\n'),
+  )
+  .argument('<geojson>', 'xView GeoJSON (local path or s3:// URI), e.g. xView_train.geojson')
+  .requiredOption(
+    '--images <dir>',
+    'folder or s3:// prefix with the images (.tif, .png, .jpg), searched recursively',
+  )
+  .requiredOption('--out <dir>', 'folder or s3:// prefix for the COCO shards and summary.json')
+  .option(
+    '--category-map <json>',
+    'JSON file mapping type_id values to categories (default: the xView preset)',
+  )
+  .option('--class-names <file>', "text file of 'type_id:name' lines (default: the xView preset)")
+  .option('--json', 'print the summary as JSON', false)
+  .action(
+    async (
+      geojson: string,
+      opts: { images: string; out: string; categoryMap?: string; classNames?: string; json: boolean },
+    ) => {
+      const started = performance.now();
+      const storage = cliStorage();
+      const categories =
+        (await loadCategories(opts)) ?? (await import('../labels/categories.js')).xviewCategories();
+      const { listImages } = await import('../labels/images.js');
+      const { convertXview } = await import('../labels/xview.js');
+      const { writeShards } = await import('../labels/coco.js');
+      const { xviewSummaryJson, xviewSummaryText } = await import('../labels/summary.js');
+      const { joinUri } = await import('../storage/uri.js');
+      const images = await listImages(storage, opts.images);
+      const tty = !opts.json && process.stderr.isTTY === true;
+      const conversion = await convertXview(storage, geojson, images, categories, {
+        ...(tty
+          ? {
+              onProgress: (f: number) =>
+                process.stderr.write(`\rlabels xview: ${f.toLocaleString('en-US')} features `),
+            }
+          : {}),
+      });
+      if (tty) process.stderr.write('\r\x1b[K');
+      await writeShards(
+        storage,
+        conversion.shards.map((s) => ({ uri: joinUri(opts.out, `${s.image.id}.json`), dataset: s.dataset })),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const summary = xviewSummaryJson(conversion, { imagesLocation: opts.images, seconds });
+      // the summary is written last: its presence says every shard is complete
+      await storage.writeAtomic(joinUri(opts.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+      process.stdout.write(
+        opts.json ? JSON.stringify(summary) + '\n' : xviewSummaryText(conversion, opts.out, seconds),
+      );
+    },
+  );
+
+const geojsonCommand = new Command('geojson')
+  .summary('GeoJSON polygons in any CRS to COCO on one image')
+  .description(
+    [
+      'Convert GeoJSON polygons (or boxes) in any CRS to COCO annotations on one',
+      "image: reprojected to the image's CRS (proj4 with built-in EPSG",
+      'definitions, no network) and placed through its geotransform. Polygon',
+      'segmentations, bboxes and areas in pixels; a multipolygon is one annotation',
+      'with several polygons; features are clipped to the image, those outside it',
+      "are dropped and counted. The labels' CRS: --crs, else the file's legacy",
+      "'crs' member, else CRS84 (RFC 7946). Categories: --category NAME for all,",
+      'or --category-field NAME (its distinct values, ids in sorted order, unless',
+      "mapped); default: one category 'object'.",
+      '',
+      CATEGORY_HELP,
+    ].join('\n'),
+  )
+  .argument('<geojson>', 'GeoJSON FeatureCollection (local path or s3:// URI)')
+  .requiredOption('--image <tif>', 'the georeferenced GeoTIFF the labels belong to')
+  .requiredOption('--out <coco.json>', 'COCO JSON to write')
+  .option('--category-field <name>', 'feature property whose value is the category')
+  .option('--category <name>', 'one category for every feature')
+  .option('--category-map <json>', 'JSON file mapping --category-field values to categories')
+  .option('--class-names <file>', "text file of 'value:name' lines for --category-field values")
+  .option('--crs <crs>', "CRS of the GeoJSON coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--json', 'print the summary as JSON', false)
+  .action(
+    async (
+      geojson: string,
+      opts: {
+        image: string;
+        out: string;
+        categoryField?: string;
+        category?: string;
+        categoryMap?: string;
+        classNames?: string;
+        crs?: string;
+        json: boolean;
+      },
+    ) => {
+      const started = performance.now();
+      if (opts.category !== undefined && opts.categoryField !== undefined) {
+        throw new UsageError('--category and --category-field both choose the category: give one of them');
+      }
+      const { geojsonToCoco, parseCrsOption } = await import('../labels/geo-labels.js');
+      const { cocoText } = await import('../labels/coco.js');
+      const { geoLabelsSummaryText } = await import('../labels/summary.js');
+      const crs = opts.crs === undefined ? undefined : parseCrsOption(opts.crs);
+      const categories = await loadCategories(opts);
+      const storage = cliStorage();
+      const { dataset, result } = await geojsonToCoco(storage, geojson, opts.image, {
+        ...(opts.categoryField !== undefined ? { categoryField: opts.categoryField } : {}),
+        ...(opts.category !== undefined ? { category: opts.category } : {}),
+        ...(categories ? { categories } : {}),
+        ...(crs ? { crs } : {}),
+      });
+      await storage.writeAtomic(opts.out, cocoText(dataset), { contentType: 'application/json' });
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify({ ...result, output: opts.out, seconds }) + '\n'
+          : geoLabelsSummaryText(result, opts.out, seconds),
+      );
+    },
+  );
+
+const maskCommand = new Command('mask')
+  .summary('GeoJSON polygons to a uint8 mask aligned with an image')
+  .description(
+    [
+      'Rasterise GeoJSON polygons into a single-band uint8 GeoTIFF aligned pixel',
+      'for pixel with the image (same size, CRS and geotransform). A pixel is',
+      'burned when its centre is inside a polygon (as gdal_rasterize), or with',
+      '--all-touched when the polygon touches it; holes stay holes; later',
+      'features are burned over earlier ones. Values: --burn-field (integers',
+      '0..255, or mapped to category ids by --category-map / --class-names),',
+      'else 255. Streams by bands of rows: masks of any size fit in little memory.',
+    ].join('\n'),
+  )
+  .argument('<geojson>', 'GeoJSON FeatureCollection (local path or s3:// URI)')
+  .requiredOption('--image <tif>', 'the georeferenced GeoTIFF the mask must align with')
+  .requiredOption('--out <mask.tif>', 'mask GeoTIFF to write')
+  .option('--burn-field <name>', 'feature property whose value is burned (default: 255 for every polygon)')
+  .option('--category-map <json>', 'JSON file mapping --burn-field values to category ids (burned)')
+  .option(
+    '--class-names <file>',
+    "text file of 'value:name' lines: --burn-field values burn their line number",
+  )
+  .option('--all-touched', 'burn every pixel a polygon touches', false)
+  .option('--crs <crs>', "CRS of the GeoJSON coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--json', 'print the summary as JSON', false)
+  .action(
+    async (
+      geojson: string,
+      opts: {
+        image: string;
+        out: string;
+        burnField?: string;
+        categoryMap?: string;
+        classNames?: string;
+        allTouched: boolean;
+        crs?: string;
+        json: boolean;
+      },
+    ) => {
+      const started = performance.now();
+      const { rasterizeMask, parseCrsOption } = await import('../labels/geo-labels.js');
+      const { maskSummaryText } = await import('../labels/summary.js');
+      const crs = opts.crs === undefined ? undefined : parseCrsOption(opts.crs);
+      const categories = await loadCategories(opts);
+      if (categories && opts.burnField === undefined) {
+        throw new UsageError('--category-map / --class-names map --burn-field values: give --burn-field too');
+      }
+      const result = await rasterizeMask(cliStorage(), geojson, opts.image, opts.out, {
+        ...(opts.burnField !== undefined ? { burnField: opts.burnField } : {}),
+        ...(categories ? { categories } : {}),
+        allTouched: opts.allTouched,
+        ...(crs ? { crs } : {}),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(
+        opts.json ? JSON.stringify({ ...result, seconds }) + '\n' : maskSummaryText(result, seconds),
+      );
+    },
+  );
+
+/** `geobatch labels xview|geojson|mask` */
+export const labelsCommand = new Command('labels')
+  .description('Turn labels into training data: xView GeoJSON or map polygons to COCO, polygons to masks.')
+  .addCommand(xviewCommand.exitOverride())
+  .addCommand(geojsonCommand.exitOverride())
+  .addCommand(maskCommand.exitOverride());
