@@ -33,4 +33,36 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Each AWS control-plane client has one home: Batch in lib/runners/batch.ts, SSM (platform
+    // discovery) in lib/runners/platform.ts, CloudWatch Logs in lib/runners/batch-logs.ts.
+    files: ['bin/**/*.ts', 'lib/**/*.ts', 'jobs/**/*.ts'],
+    ignores: [
+      'lib/infra/**',
+      'lib/pipeline/**',
+      'lib/config/**',
+      'jobs/catalog.ts',
+      'lib/runners/batch.ts',
+      'lib/runners/platform.ts',
+      'lib/runners/batch-logs.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@aws-sdk/client-batch', message: 'only lib/runners/batch.ts talks to AWS Batch' },
+            {
+              name: '@aws-sdk/client-ssm',
+              message: 'only lib/runners/platform.ts reads SSM (platform discovery)',
+            },
+            {
+              name: '@aws-sdk/client-cloudwatch-logs',
+              message: 'only lib/runners/batch-logs.ts reads CloudWatch Logs',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -2,9 +2,30 @@
  * `npm run bench`: every benchmark, printed as figures side by side with a reference. Select
  * some with `npm run bench -- runner` (names below). Benchmarks print; they never assert.
  */
+import { benchLabelsXview } from './labels-xview.js';
+import { benchRgb } from './rgb.js';
+import { benchBatchSubmit } from './batch-submit.js';
 import { benchRunnerOverhead } from './runner-overhead.js';
 
 const benches: Record<string, () => Promise<void>> = {
+  async 'batch-submit'() {
+    for (const r of await benchBatchSubmit()) {
+      const aws = r.latencyMs ? `AWS answering in ${r.latencyMs} ms` : 'AWS answering at once';
+      console.log(
+        `batch runner: submit ${r.images.toLocaleString('en')} images, ${r.stages} stages (${aws}; S3: s3rver)`,
+      );
+      console.log(`  API calls        ${r.totalCalls}   (target <= ${2 * r.stages} + plan upload)`);
+      for (const [name, n] of Object.entries(r.calls)) console.log(`    ${name.padEnd(24)} ${n}`);
+      console.log(`  wall time        ${(r.wallMs / 1000).toFixed(2)} s   (target < 5 s)`);
+      console.log(`  plan.json        ${(r.planBytes / 1e6).toFixed(2)} MB`);
+    }
+  },
+  async rgb() {
+    await benchRgb();
+  },
+  async xview() {
+    await benchLabelsXview();
+  },
   async runner() {
     const r = await benchRunnerOverhead();
     console.log(`local runner, ${r.tasks} no-op tasks (concurrency = cores)`);

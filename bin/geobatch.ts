@@ -3,11 +3,15 @@
 // about its future Node 22 requirement would otherwise interleave with every command's output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command } from 'commander';
+import { cancelCommand } from '../lib/cli/cancel.js';
 import { demoDataCommand } from '../lib/cli/demo-data.js';
 import { handleError } from '../lib/cli/errors.js';
 import { jobsCommand } from '../lib/cli/jobs.js';
+import { labelsCommand } from '../lib/cli/labels.js';
+import { logsCommand } from '../lib/cli/logs.js';
 import { planCommand, validateCommand } from '../lib/cli/plan.js';
 import { resumeCommand } from '../lib/cli/resume.js';
+import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
 import { schemaCommand } from '../lib/cli/schema.js';
 import { statusCommand } from '../lib/cli/status.js';
@@ -22,10 +26,14 @@ for (const command of [
   planCommand,
   runCommand,
   statusCommand,
+  logsCommand,
+  cancelCommand,
   resumeCommand,
   schemaCommand,
   jobsCommand,
   demoDataCommand,
+  rgbCommand,
+  labelsCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -28,6 +28,8 @@ const userErrorNames = new Set([
   'LabelError',
   'ConfigError',
   'PlanError',
+  'PlatformError',
+  'BatchError',
 ]);
 
 export interface HandledError {

@@ -1,10 +1,13 @@
 /**
- * `geobatch-job <plan-uri> <stage> [--index N]`: the container entry point. On Batch the index
- * comes from AWS_BATCH_JOB_ARRAY_INDEX (0 for a job that is not an array); logs go to stdout
- * (CloudWatch) as well as to the run.
+ * `geobatch-job <plan-uri> <stage> [--index N | --indexes <ranges>]`: the container entry point.
+ * On Batch the index comes from AWS_BATCH_JOB_ARRAY_INDEX (0 for a job that is not an array);
+ * a resumed array, which runs only some tasks, passes `--indexes` so that array child k runs
+ * the k-th task listed. Logs go to stdout (CloudWatch) as well as to the run.
  */
 import { Command } from 'commander';
 import { executeTask } from '../runners/task.js';
+import { parseTaskRanges } from '../runners/task-indexes.js';
+import type { Storage } from '../storage/types.js';
 import { handleError, UsageError } from './errors.js';
 import { cliStorage } from './storage.js';
 
@@ -23,6 +26,32 @@ export function resolveTaskIndex(option: string | undefined, env: NodeJS.Process
   return 0;
 }
 
+/**
+ * The task index when the job runs a list of tasks (`--indexes 3-5,9`, or `@<uri>` of a file
+ * holding such a list): the entry at the array index.
+ */
+export async function resolveListedTaskIndex(
+  indexes: string,
+  env: NodeJS.ProcessEnv,
+  storage: Storage,
+): Promise<number> {
+  const text = indexes.startsWith('@') ? (await storage.read(indexes.slice(1))).toString('utf8') : indexes;
+  let list: number[];
+  try {
+    list = parseTaskRanges(text, indexes.startsWith('@') ? indexes.slice(1) : '--indexes');
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const arrayIndex = resolveTaskIndex(undefined, env);
+  const index = list[arrayIndex];
+  if (index === undefined) {
+    throw new UsageError(
+      `array index ${arrayIndex} is out of range: --indexes lists ${list.length} task(s) (array indexes 0 to ${list.length - 1})`,
+    );
+  }
+  return index;
+}
+
 /** Parses the arguments and runs one task; sets the exit code. */
 export async function runJobCommand(argv: string[]): Promise<void> {
   const program = new Command('geobatch-job')
@@ -30,9 +59,19 @@ export async function runJobCommand(argv: string[]): Promise<void> {
     .argument('<plan-uri>', "the run's plan.json (local path or s3:// URI)")
     .argument('<stage>', 'stage name')
     .option('--index <n>', 'task index (default: AWS_BATCH_JOB_ARRAY_INDEX, else 0)')
+    .option(
+      '--indexes <ranges>',
+      "the tasks of a resumed array ('0-9,17', or '@<uri>' of a file with them): array child k runs the k-th",
+    )
     .exitOverride()
-    .action(async (planUri: string, stage: string, opts: { index?: string }) => {
-      const index = resolveTaskIndex(opts.index, process.env);
+    .action(async (planUri: string, stage: string, opts: { index?: string; indexes?: string }) => {
+      if (opts.index !== undefined && opts.indexes !== undefined) {
+        throw new UsageError('--index and --indexes exclude each other');
+      }
+      const index =
+        opts.indexes !== undefined
+          ? await resolveListedTaskIndex(opts.indexes, process.env, cliStorage())
+          : resolveTaskIndex(opts.index, process.env);
       const controller = new AbortController();
       const stop = () => controller.abort(new Error('terminated'));
       process.once('SIGTERM', stop);

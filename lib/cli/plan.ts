@@ -1,22 +1,28 @@
 import { Command, Option } from 'commander';
 import { describeGraph } from '../pipeline/index.js';
 import { loadPipeline } from '../runners/prepare.js';
-import { UsageError } from './errors.js';
+import { collect } from './options.js';
 import { cliStorage } from './storage.js';
 
 export const planCommand = new Command('plan')
   .description(
     'Show the job graph a pipeline compiles to, without running anything: stages, task counts\n' +
-      '(items x items per task), dependencies (N_TO_N per item, or FAN_IN), queue and resources.',
+      '(items x items per task), dependencies (N_TO_N per item, or FAN_IN), queue and resources.\n' +
+      'With --runner batch --env <name>: the exact SubmitJob calls a run would make (queue, job definition,\n' +
+      'array size, dependencies, command, resources, tags), without calling AWS.',
   )
   .argument('<file>', 'pipeline file (YAML)')
   .addOption(
     new Option('--runner <runner>', 'which runner to plan for').choices(['local', 'batch']).default('local'),
   )
-  .option('--json', 'print the graph as JSON', false)
-  .action(async (file: string, opts: { runner: string; json: boolean }) => {
+  .addOption(new Option('--env <name>', 'platform environment (batch runner)').env('GEOBATCH_ENV'))
+  .option('--tag <key=value>', 'batch: a cost-allocation tag for every job (repeatable)', collect, [])
+  .option('--json', 'print the graph (or, with --runner batch, the SubmitJob inputs) as JSON', false)
+  .action(async (file: string, opts: { runner: string; json: boolean; env?: string; tag: string[] }) => {
     if (opts.runner === 'batch') {
-      throw new UsageError('--runner batch: the Batch submission plan is not available in this version yet');
+      const { planOnBatch } = await import('./batch.js');
+      await planOnBatch(file, opts);
+      return;
     }
     const loaded = await loadPipeline(cliStorage(), file);
     if (opts.json) {

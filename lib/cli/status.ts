@@ -1,8 +1,12 @@
 import { Command } from 'commander';
+import type { BatchRunStatus } from '../runners/batch-status.js';
+import { readBatchRecord } from '../runners/batch-record.js';
 import { readRunPlan } from '../runners/prepare.js';
 import { readRunStatus } from '../runners/status.js';
 import type { RunStatus } from '../runners/status.js';
+import { parseInterval } from './options.js';
 import { cliStorage } from './storage.js';
+import { watchStatus } from './watch.js';
 
 function ms(v: number): string {
   return v < 1000
@@ -48,15 +52,115 @@ export function formatRunStatus(status: RunStatus): string {
   return lines.join('\n');
 }
 
+const batchColumns = [
+  'pending',
+  'runnable',
+  'starting',
+  'running',
+  'succeeded',
+  'failed',
+  'blocked',
+  'unknown',
+] as const;
+
+/** The text table `geobatch status` prints for a run on AWS Batch. */
+export function formatBatchStatus(status: BatchRunStatus): string {
+  const shown = batchColumns.filter(
+    (c) => c !== 'unknown' || status.stages.some((s) => s.counts.unknown > 0),
+  );
+  const rows = [['stage', 'job', 'tasks', ...shown]];
+  for (const s of status.stages)
+    rows.push([s.name, s.job, String(s.tasks), ...shown.map((c) => String(s.counts[c]))]);
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const resumed = status.submissions > 1 ? `, resumed ${status.submissions - 1} time(s)` : '';
+  const lines = [
+    `run ${status.runId} (${status.pipeline}) on AWS Batch (${status.env}, ${status.region}): ${status.state}${resumed}`,
+    status.runUri,
+    '',
+  ];
+  for (const r of rows) {
+    lines.push(
+      r
+        .map((v, c) => (c >= 2 ? v.padStart(widths[c]!) : v.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+  const failures = status.stages.flatMap((s) => s.failures.map((f) => ({ stage: s.name, ...f })));
+  if (failures.length) {
+    lines.push('', 'failures:');
+    for (const f of failures.slice(0, 20)) {
+      const exit = f.exitCode !== undefined ? `exit ${f.exitCode}: ` : '';
+      const why = [f.statusReason, f.reason].filter(Boolean).join('; ') || 'no reason given';
+      lines.push(
+        `  ${f.stage}[${f.index}]${f.items.length ? ` (${f.items.slice(0, 3).join(', ')}${f.items.length > 3 ? ', ...' : ''})` : ''}: ${exit}${why}`,
+        `    geobatch logs ${status.runUri} ${f.stage} --index ${f.index}`,
+      );
+    }
+    if (failures.length > 20) lines.push(`  ... and ${failures.length - 20} more (--json lists all)`);
+  }
+  const blocked = status.stages.reduce((n, s) => n + s.counts.blocked, 0);
+  if (blocked) lines.push('', `${blocked} task(s) blocked: a task they wait for failed`);
+  if (status.state === 'failed' || status.state === 'cancelled') {
+    lines.push('', `rerun what did not finish: geobatch resume ${status.runUri}`);
+  }
+  return lines.join('\n');
+}
+
 export const statusCommand = new Command('status')
   .description(
-    'Show a run: per stage, tasks done / failed / pending, task durations, and failures with their first error line.',
+    'Show a run: per stage, tasks done / failed / pending, task durations, and failures with their first error line.\n' +
+      'For a run on AWS Batch: per stage, tasks by Batch state (DescribeJobs, ListJobs for failed array\n' +
+      'children), and each failed task with its status reason and exit code.',
   )
   .argument('<run>', 'run location (local dir or s3:// prefix)')
   .option('--json', 'print the status as JSON', false)
-  .action(async (run: string, opts: { json: boolean }) => {
+  .option(
+    '--watch',
+    'refresh until the run finishes: redraws on a terminal, prints JSON lines otherwise',
+    false,
+  )
+  .option('--interval <seconds>', 'seconds between refreshes with --watch', parseInterval, 10)
+  .action(async (run: string, opts: { json: boolean; watch: boolean; interval: number }) => {
     const storage = cliStorage();
     const plan = await readRunPlan(storage, run);
-    const status = await readRunStatus(storage, plan);
-    process.stdout.write(opts.json ? JSON.stringify(status, null, 2) + '\n' : formatRunStatus(status) + '\n');
+    const record = await readBatchRecord(storage, plan.runUri);
+    if (record) {
+      const [{ BatchApi, createBatchClient }, { readBatchStatus, isFinished }] = await Promise.all([
+        import('../runners/batch.js'),
+        import('../runners/batch-status.js'),
+      ]);
+      const api = new BatchApi(createBatchClient(record.region), record.env);
+      const read = () => readBatchStatus({ plan, record, api, storage });
+      if (!opts.watch) {
+        const status = await read();
+        process.stdout.write(
+          opts.json ? JSON.stringify(status, null, 2) + '\n' : formatBatchStatus(status) + '\n',
+        );
+        return;
+      }
+      await watchStatus({
+        read,
+        format: formatBatchStatus,
+        done: isFinished,
+        intervalMs: opts.interval * 1000,
+        json: opts.json,
+      });
+      return;
+    }
+    const read = () => readRunStatus(storage, plan);
+    if (!opts.watch) {
+      const status = await read();
+      process.stdout.write(
+        opts.json ? JSON.stringify(status, null, 2) + '\n' : formatRunStatus(status) + '\n',
+      );
+      return;
+    }
+    await watchStatus({
+      read,
+      format: formatRunStatus,
+      done: (s) => s.complete || s.state === 'succeeded' || s.state === 'failed' || s.state === 'interrupted',
+      intervalMs: opts.interval * 1000,
+      json: opts.json,
+    });
   });

@@ -8,6 +8,7 @@
  * <run>/markers/<stage>/<index>.json    completion marker of task <index>, written last
  * <run>/failures/<stage>/<index>.json   the last failure of a task (removed when it succeeds)
  * <run>/logs/<stage>/<index>.log        the log of the task's last attempt
+ * <run>/batch.json                      the AWS Batch jobs the run was submitted as (batch runner)
  */
 import { joinUri } from '../storage/uri.js';
 
@@ -15,6 +16,8 @@ export interface RunLayout {
   readonly root: string;
   readonly plan: string;
   readonly summary: string;
+  /** The AWS Batch jobs of the run (`batch-record.ts`). */
+  readonly batch: string;
   stage(stage: string): string;
   marker(stage: string, index: number): string;
   markersPrefix(stage?: string): string;
@@ -29,6 +32,7 @@ export function runLayout(root: string): RunLayout {
     root,
     plan: joinUri(root, 'plan.json'),
     summary: joinUri(root, 'run.json'),
+    batch: joinUri(root, 'batch.json'),
     stage: (stage) => joinUri(root, stage),
     marker: (stage, index) => joinUri(root, 'markers', stage, `${index}.json`),
     markersPrefix: (stage) =>

@@ -99,9 +99,16 @@ export interface PreparedRun {
   readonly continued: boolean;
 }
 
+/** Reads a JSON record, or undefined when there is none (one GET: on S3 a HEAD first would cost two). */
 async function readJson<T>(storage: Storage, uri: string): Promise<T | undefined> {
-  if (!(await storage.exists(uri))) return undefined;
-  return JSON.parse((await storage.read(uri)).toString('utf8')) as T;
+  let bytes: Buffer;
+  try {
+    bytes = await storage.read(uri);
+  } catch (error) {
+    if (error instanceof StorageError && error.code === 'NotFound') return undefined;
+    throw error;
+  }
+  return JSON.parse(bytes.toString('utf8')) as T;
 }
 
 /** Reads an existing run's plan. */

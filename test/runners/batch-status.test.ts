@@ -1,0 +1,344 @@
+/**
+ * Status of a run on Batch from recorded DescribeJobs / ListJobs answers: per-stage counts over
+ * mixed child states, failures with reason and exit code, blocked tasks, resumed runs.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { BatchClient, DescribeJobsCommand, ListJobsCommand, type JobDetail } from '@aws-sdk/client-batch';
+import { mockClient } from 'aws-sdk-client-mock';
+import { BatchApi } from '../../lib/runners/batch.js';
+import { readBatchStatus } from '../../lib/runners/batch-status.js';
+import type { BatchRecord, SubmittedJob } from '../../lib/runners/batch-record.js';
+import { runLayout } from '../../lib/runners/layout.js';
+import { createStorage } from '../../lib/storage/index.js';
+import { formatBatchStatus } from '../../lib/cli/status.js';
+import { mixedGraph, planOf } from './batch-fixtures.js';
+
+const batch = mockClient(BatchClient);
+const api = () => new BatchApi(new BatchClient({ region: 'eu-west-1' }), 'test');
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'geobatch-batch-status-'));
+});
+after(async () => {
+  batch.restore();
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(() => batch.reset());
+
+function job(stage: string, jobId: string, arraySize: number | undefined, tasks: string): SubmittedJob {
+  return {
+    stage,
+    jobId,
+    jobName: jobId,
+    jobQueue: 'q',
+    jobDefinition: 'd',
+    ...(arraySize !== undefined ? { arraySize } : {}),
+    tasks,
+  };
+}
+
+function record(runUri: string, ...submissions: SubmittedJob[][]): BatchRecord {
+  return {
+    version: 1,
+    runId: 'r',
+    runUri,
+    planUri: `${runUri}/plan.json`,
+    env: 'test',
+    region: 'eu-west-1',
+    logGroup: '/geobatch/test/jobs',
+    submissions: submissions.map((jobs, number) => ({
+      number,
+      kind: number === 0 ? 'run' : 'resume',
+      submittedAt: '2025-01-02T03:04:05.000Z',
+      tags: {},
+      jobs,
+    })),
+  };
+}
+
+function detail(jobId: string, status: JobDetail['status'], extra: Partial<JobDetail> = {}): JobDetail {
+  return { jobId, jobName: jobId, jobQueue: 'q', jobDefinition: 'd', status, startedAt: 1, ...extra };
+}
+
+const runUri = '/runs/xview/r';
+
+describe('Batch status', () => {
+  test('counts every state of every stage, with failed children (reason, exit code) and blocked ones', async () => {
+    const plan = planOf(runUri, mixedGraph(6));
+    const rec = record(runUri, [
+      job('chip', 'chip-id', 6, '0-5'),
+      job('shards', 'shards-id', 6, '0-5'),
+      job('merge', 'merge-id', undefined, '0'),
+      job('train', 'train-id', undefined, '0'),
+    ]);
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('chip-id', 'PENDING', {
+          arrayProperties: {
+            size: 6,
+            statusSummary: { SUCCEEDED: 2, RUNNING: 1, RUNNABLE: 1, STARTING: 0, FAILED: 2 },
+          },
+        }),
+        detail('shards-id', 'PENDING', {
+          arrayProperties: { size: 6, statusSummary: { SUCCEEDED: 1, PENDING: 3, FAILED: 2 } },
+        }),
+        detail('merge-id', 'PENDING'),
+        detail('train-id', 'SUBMITTED'),
+      ],
+    });
+    // two pages of failed chip children
+    batch
+      .on(ListJobsCommand, { arrayJobId: 'chip-id', jobStatus: 'FAILED', maxResults: 1000 })
+      .resolves({
+        jobSummaryList: [
+          {
+            jobId: 'chip-id:3',
+            jobName: 'c',
+            status: 'FAILED',
+            statusReason: 'Essential container in task exited',
+            container: { exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' },
+            arrayProperties: { index: 3 },
+          },
+        ],
+        nextToken: 'page-2',
+      })
+      .on(ListJobsCommand, {
+        arrayJobId: 'chip-id',
+        jobStatus: 'FAILED',
+        maxResults: 1000,
+        nextToken: 'page-2',
+      })
+      .resolves({
+        jobSummaryList: [
+          {
+            jobId: 'chip-id:5',
+            jobName: 'c',
+            status: 'FAILED',
+            statusReason: 'Host EC2 (instance i-0abc) terminated.',
+            arrayProperties: { index: 5 },
+          },
+        ],
+      });
+    batch.on(ListJobsCommand, { arrayJobId: 'shards-id' }).resolves({
+      jobSummaryList: [3, 5].map((i) => ({
+        jobId: `shards-id:${i}`,
+        jobName: 's',
+        status: 'FAILED',
+        statusReason: 'Dependent Job failed',
+        arrayProperties: { index: i },
+      })),
+    });
+
+    const status = await readBatchStatus({
+      plan,
+      record: rec,
+      api: api(),
+      now: () => new Date('2025-01-02T04:00:00Z'),
+    });
+
+    assert.deepEqual(
+      batch.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input),
+      [{ jobs: ['chip-id', 'shards-id', 'merge-id', 'train-id'] }],
+    );
+    const sorted = (inputs: unknown[]) => inputs.map((i) => JSON.stringify(i)).sort();
+    assert.deepEqual(
+      sorted(batch.commandCalls(ListJobsCommand).map((c) => c.args[0].input)),
+      sorted([
+        { arrayJobId: 'chip-id', jobStatus: 'FAILED', maxResults: 1000 },
+        { arrayJobId: 'chip-id', jobStatus: 'FAILED', maxResults: 1000, nextToken: 'page-2' },
+        { arrayJobId: 'shards-id', jobStatus: 'FAILED', maxResults: 1000 },
+      ]),
+    );
+    const byName = Object.fromEntries(status.stages.map((s) => [s.name, s]));
+    const zero = {
+      pending: 0,
+      runnable: 0,
+      starting: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      blocked: 0,
+      unknown: 0,
+    };
+    assert.deepEqual(byName.chip?.counts, { ...zero, succeeded: 2, running: 1, runnable: 1, failed: 2 });
+    assert.deepEqual(byName.shards?.counts, { ...zero, succeeded: 1, pending: 3, blocked: 2 });
+    assert.deepEqual(byName.merge?.counts, { ...zero, pending: 1 });
+    assert.deepEqual(byName.train?.counts, { ...zero, pending: 1 });
+    assert.deepEqual(byName.chip?.failures, [
+      {
+        index: 3,
+        items: ['scene00003'],
+        jobId: 'chip-id:3',
+        statusReason: 'Essential container in task exited',
+        exitCode: 137,
+        reason: 'OutOfMemoryError: Container killed due to memory usage',
+      },
+      {
+        index: 5,
+        items: ['scene00005'],
+        jobId: 'chip-id:5',
+        statusReason: 'Host EC2 (instance i-0abc) terminated.',
+      },
+    ]);
+    assert.deepEqual(byName.shards?.failures, [], 'blocked tasks are counted, not listed as failures');
+    assert.equal(status.state, 'running');
+
+    const text = formatBatchStatus(status);
+    assert.match(text, /^run 20250102-030405-ab12 \(xview\) on AWS Batch \(test, eu-west-1\): running$/m);
+    assert.match(
+      text,
+      /^stage\s+job\s+tasks\s+pending\s+runnable\s+starting\s+running\s+succeeded\s+failed\s+blocked$/m,
+    );
+    assert.match(text, /^chip\s+chip\s+6\s+0\s+1\s+0\s+1\s+2\s+2\s+0$/m);
+    assert.match(
+      text,
+      /chip\[3\] \(scene00003\): exit 137: Essential container in task exited; OutOfMemoryError: Container killed due to memory usage\n {4}geobatch logs \/runs\/xview\/r chip --index 3/,
+    );
+    assert.match(text, /2 task\(s\) blocked: a task they wait for failed/);
+  });
+
+  test("a finished run is succeeded, failed (with the single job's exit code) or cancelled", async () => {
+    const plan = planOf(runUri, mixedGraph(2));
+    const jobs = [
+      job('chip', 'c', 2, '0-1'),
+      job('shards', 's', 2, '0-1'),
+      job('merge', 'm', undefined, '0'),
+      job('train', 't', undefined, '0'),
+    ];
+    const done = { arrayProperties: { size: 2, statusSummary: { SUCCEEDED: 2 } } };
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('c', 'SUCCEEDED', done),
+        detail('s', 'SUCCEEDED', done),
+        detail('m', 'SUCCEEDED'),
+        detail('t', 'SUCCEEDED'),
+      ],
+    });
+    assert.equal(
+      (await readBatchStatus({ plan, record: record(runUri, jobs), api: api() })).state,
+      'succeeded',
+    );
+
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('c', 'SUCCEEDED', done),
+        detail('s', 'SUCCEEDED', done),
+        detail('m', 'SUCCEEDED'),
+        detail('t', 'FAILED', {
+          statusReason: 'Essential container in task exited',
+          attempts: [
+            {
+              container: { exitCode: 1, logStreamName: 'train/default/a1' },
+              startedAt: 1,
+              stoppedAt: 2,
+              statusReason: 'x',
+            },
+          ],
+        }),
+      ],
+    });
+    const failed = await readBatchStatus({ plan, record: record(runUri, jobs), api: api() });
+    assert.equal(failed.state, 'failed');
+    assert.deepEqual(failed.stages[3]?.failures, [
+      { index: 0, items: [], jobId: 't', statusReason: 'Essential container in task exited', exitCode: 1 },
+    ]);
+    assert.match(formatBatchStatus(failed), /rerun what did not finish: geobatch resume \/runs\/xview\/r/);
+
+    const cancelled = record(runUri, jobs);
+    const last = cancelled.submissions[0]!;
+    const withCancel = { ...cancelled, submissions: [{ ...last, cancelledAt: '2025-01-02T05:00:00.000Z' }] };
+    assert.equal((await readBatchStatus({ plan, record: withCancel, api: api() })).state, 'cancelled');
+  });
+
+  test('a resumed run counts tasks finished earlier as succeeded and maps failed children to task indexes', async () => {
+    const plan = planOf(runUri, mixedGraph(10));
+    const first = [
+      job('chip', 'c0', 10, '0-9'),
+      job('shards', 's0', 10, '0-9'),
+      job('merge', 'm0', undefined, '0'),
+      job('train', 't0', undefined, '0'),
+    ];
+    const second = [
+      job('chip', 'c1', 3, '2,5-6'),
+      job('shards', 's1', 3, '2,5-6'),
+      job('merge', 'm1', undefined, '0'),
+      job('train', 't1', undefined, '0'),
+    ];
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('c1', 'FAILED', { arrayProperties: { size: 3, statusSummary: { SUCCEEDED: 2, FAILED: 1 } } }),
+        detail('s1', 'FAILED', { arrayProperties: { size: 3, statusSummary: { SUCCEEDED: 2, FAILED: 1 } } }),
+        detail('m1', 'FAILED', { statusReason: 'Dependent Job failed' }),
+        detail('t1', 'FAILED', { statusReason: 'Dependent Job failed' }),
+      ],
+    });
+    batch.on(ListJobsCommand, { arrayJobId: 'c1' }).resolves({
+      jobSummaryList: [
+        {
+          jobId: 'c1:2',
+          jobName: 'c',
+          statusReason: 'Essential container in task exited',
+          container: { exitCode: 2 },
+          arrayProperties: { index: 2 },
+        },
+      ],
+    });
+    batch.on(ListJobsCommand, { arrayJobId: 's1' }).resolves({
+      jobSummaryList: [
+        { jobId: 's1:2', jobName: 's', statusReason: 'Dependent Job failed', arrayProperties: { index: 2 } },
+      ],
+    });
+    const status = await readBatchStatus({ plan, record: record(runUri, first, second), api: api() });
+    assert.deepEqual(batch.commandCalls(DescribeJobsCommand)[0]?.args[0].input, {
+      jobs: ['c1', 's1', 'm1', 't1'],
+    });
+    const chip = status.stages[0]!;
+    assert.equal(chip.earlier, 7);
+    assert.equal(chip.counts.succeeded, 9);
+    assert.equal(chip.counts.failed, 1);
+    assert.deepEqual(
+      chip.failures.map((f) => [f.index, f.items, f.exitCode]),
+      [[6, ['scene00006'], 2]],
+    );
+    assert.equal(status.stages[1]?.counts.blocked, 1);
+    assert.equal(status.stages[2]?.counts.blocked, 1);
+    assert.equal(status.state, 'failed');
+    assert.equal(status.submissions, 2);
+  });
+
+  test('jobs Batch no longer describes are counted from the completion markers', async () => {
+    const storage = createStorage();
+    const uri = join(dir, 'expired');
+    const plan = planOf(uri, mixedGraph(4));
+    for (const i of [0, 1, 3]) await storage.writeAtomic(runLayout(uri).marker('chip', i), '{}');
+    batch.on(DescribeJobsCommand).resolves({ jobs: [] });
+    const status = await readBatchStatus({
+      plan,
+      record: record(uri, [job('chip', 'gone', 4, '0-3')]),
+      api: api(),
+      storage,
+    });
+    assert.deepEqual(
+      { succeeded: status.stages[0]?.counts.succeeded, unknown: status.stages[0]?.counts.unknown },
+      { succeeded: 3, unknown: 1 },
+    );
+    assert.equal(status.state, 'failed');
+  });
+
+  test('DescribeJobs is sent in batches of at most 100 job ids', async () => {
+    batch.on(DescribeJobsCommand).callsFake((input: { jobs: string[] }) => ({
+      jobs: input.jobs.map((id) => detail(id, 'RUNNING')),
+    }));
+    const ids = Array.from({ length: 250 }, (_, i) => `job-${i}`);
+    const views = await api().describeJobs(ids);
+    assert.deepEqual(
+      batch.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input.jobs?.length),
+      [100, 100, 50],
+    );
+    assert.equal(views.length, 250);
+  });
+});

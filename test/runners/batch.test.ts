@@ -1,0 +1,734 @@
+/**
+ * The Batch runner's submission, resume and cancel, asserted on the exact requests a recorded
+ * Batch client (aws-sdk-client-mock) receives; the plan, markers and batch.json go through
+ * lib/storage to a real S3 protocol server (s3rver) on 127.0.0.1.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import {
+  BatchClient,
+  DescribeJobDefinitionsCommand,
+  DescribeJobQueuesCommand,
+  DescribeJobsCommand,
+  RegisterJobDefinitionCommand,
+  SubmitJobCommand,
+  TerminateJobCommand,
+  type JobDetail,
+} from '@aws-sdk/client-batch';
+import { mockClient } from 'aws-sdk-client-mock';
+import { compilePipeline, parsePipeline } from '../../lib/pipeline/index.js';
+import { BatchApi, cancelOnBatch, resumeOnBatch, submitToBatch } from '../../lib/runners/batch.js';
+import { BatchError, PlatformError } from '../../lib/runners/batch-errors.js';
+import { readBatchRecord } from '../../lib/runners/batch-record.js';
+import type { BatchRecord } from '../../lib/runners/batch-record.js';
+import { runLayout } from '../../lib/runners/layout.js';
+import { prepareRun } from '../../lib/runners/prepare.js';
+import { createStorage } from '../../lib/storage/index.js';
+import type { Storage } from '../../lib/storage/types.js';
+import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
+import { jobDefinitionArn, mixedGraph, planOf, runId, s3Items, testDescriptor } from './batch-fixtures.js';
+
+const batch = mockClient(BatchClient);
+let s3: S3rverHandle;
+let storage: Storage;
+let bucket: string;
+
+before(async () => {
+  s3 = await startS3rver();
+  storage = createStorage({ s3: s3.clientConfig });
+  bucket = await s3.createBucket();
+});
+after(async () => {
+  batch.restore();
+  await s3.stop();
+});
+
+/** Every queue exists and is enabled; SubmitJob answers `id-<jobName>`. */
+function acceptEverything(): void {
+  batch.reset();
+  batch.on(DescribeJobQueuesCommand).callsFake((input: { jobQueues: string[] }) => ({
+    jobQueues: input.jobQueues.map((name) => ({
+      jobQueueName: name,
+      jobQueueArn: `arn:aws:batch:eu-west-1:123456789012:job-queue/${name}`,
+      state: 'ENABLED',
+      status: 'VALID',
+      priority: 1,
+      computeEnvironmentOrder: [],
+    })),
+  }));
+  batch.on(SubmitJobCommand).callsFake((input: { jobName: string }) => ({
+    jobId: `id-${input.jobName}`,
+    jobName: input.jobName,
+  }));
+}
+
+function submitted() {
+  return batch.commandCalls(SubmitJobCommand).map((c) => c.args[0].input);
+}
+
+let runCounter = 0;
+function newRunUri(): string {
+  return `s3://${bucket}/runs/xview/run-${++runCounter}`;
+}
+
+const api = () => new BatchApi(new BatchClient({ region: 'eu-west-1' }), 'test');
+
+const env = (runUri: string, stage: string) => [
+  { name: 'GEOBATCH_RUN_ID', value: runId },
+  { name: 'GEOBATCH_RUN_URI', value: runUri },
+  { name: 'GEOBATCH_STAGE', value: stage },
+];
+const tags = (stage: string) => ({
+  'geobatch:run': runId,
+  'geobatch:stage': stage,
+  'geobatch:pipeline': 'xview',
+});
+
+describe('submission', () => {
+  beforeEach(acceptEverything);
+
+  test('per-item stages are arrays joined N_TO_N, fan-in is a plain dependency, the GPU stage goes to the GPU queue', async () => {
+    const runUri = newRunUri();
+    const plan = planOf(runUri, mixedGraph(3));
+    const { record, submission } = await submitToBatch({
+      storage,
+      plan,
+      descriptor: testDescriptor(),
+      api: api(),
+      costTags: { team: 'mapping' },
+    });
+
+    assert.deepEqual(
+      batch.commandCalls(DescribeJobQueuesCommand).map((c) => c.args[0].input),
+      [{ jobQueues: ['geobatch-test-cpu', 'geobatch-test-gpu'] }],
+    );
+    const calls = submitted();
+    assert.equal(calls.length, 4, 'one SubmitJob per stage');
+    const planUri = `${runUri}/plan.json`;
+    assert.deepEqual(calls[0], {
+      jobName: `xview-chip-${runId}`,
+      jobQueue: 'geobatch-test-cpu',
+      jobDefinition: jobDefinitionArn('chip', 2),
+      arrayProperties: { size: 3 },
+      containerOverrides: {
+        command: ['geobatch-job', planUri, 'chip'],
+        environment: env(runUri, 'chip'),
+        resourceRequirements: [
+          { type: 'VCPU', value: '1' },
+          { type: 'MEMORY', value: '512' },
+        ],
+      },
+      timeout: { attemptDurationSeconds: 600 },
+      tags: { ...tags('chip'), team: 'mapping' },
+      propagateTags: true,
+    });
+    assert.deepEqual(calls[1], {
+      jobName: `xview-shards-${runId}`,
+      jobQueue: 'geobatch-test-cpu',
+      jobDefinition: jobDefinitionArn('smoke', 3),
+      arrayProperties: { size: 3 },
+      dependsOn: [{ jobId: `id-xview-chip-${runId}`, type: 'N_TO_N' }],
+      containerOverrides: {
+        command: ['geobatch-job', planUri, 'shards'],
+        environment: env(runUri, 'shards'),
+        resourceRequirements: [
+          { type: 'VCPU', value: '2' },
+          { type: 'MEMORY', value: '4096' },
+        ],
+      },
+      timeout: { attemptDurationSeconds: 900 },
+      tags: { ...tags('shards'), team: 'mapping' },
+      propagateTags: true,
+    });
+    assert.deepEqual(calls[2], {
+      jobName: `xview-merge-${runId}`,
+      jobQueue: 'geobatch-test-cpu',
+      jobDefinition: jobDefinitionArn('merge', 1),
+      dependsOn: [{ jobId: `id-xview-shards-${runId}` }],
+      containerOverrides: {
+        command: ['geobatch-job', planUri, 'merge'],
+        environment: env(runUri, 'merge'),
+        resourceRequirements: [
+          { type: 'VCPU', value: '1' },
+          { type: 'MEMORY', value: '512' },
+        ],
+      },
+      timeout: { attemptDurationSeconds: 600 },
+      tags: { ...tags('merge'), team: 'mapping' },
+      propagateTags: true,
+    });
+    assert.deepEqual(calls[3], {
+      jobName: `xview-train-${runId}`,
+      jobQueue: 'geobatch-test-gpu',
+      jobDefinition: jobDefinitionArn('train', 7),
+      dependsOn: [{ jobId: `id-xview-merge-${runId}` }],
+      containerOverrides: {
+        command: ['geobatch-job', planUri, 'train'],
+        environment: env(runUri, 'train'),
+        resourceRequirements: [
+          { type: 'VCPU', value: '8' },
+          { type: 'MEMORY', value: '30000' },
+          { type: 'GPU', value: '1' },
+        ],
+      },
+      // the stage's own attempts replace the definition's strategy, so its rules are repeated
+      retryStrategy: {
+        attempts: 5,
+        evaluateOnExit: [
+          { action: 'RETRY', onStatusReason: 'Host EC2*' },
+          { action: 'EXIT', onReason: '*' },
+        ],
+      },
+      timeout: { attemptDurationSeconds: 14400 },
+      tags: { ...tags('train'), team: 'mapping' },
+      propagateTags: true,
+    });
+    for (const call of calls.slice(0, 3)) {
+      assert.ok(!('retryStrategy' in call), `${call.jobName} inherits the job definition's retry strategy`);
+      assert.ok(!('image' in (call.containerOverrides ?? {})), 'never overrides the image');
+    }
+
+    // the job ids are in <run>/batch.json (through storage, on S3) before submitToBatch returns
+    const stored = await readBatchRecord(storage, runUri);
+    assert.deepEqual(stored, record);
+    assert.equal(stored?.env, 'test');
+    assert.equal(stored?.region, 'eu-west-1');
+    assert.equal(stored?.logGroup, '/geobatch/test/jobs');
+    assert.equal(submission.number, 0);
+    assert.deepEqual(
+      submission.jobs.map((j) => [j.stage, j.jobId, j.arraySize, j.tasks]),
+      [
+        ['chip', `id-xview-chip-${runId}`, 3, '0-2'],
+        ['shards', `id-xview-shards-${runId}`, 3, '0-2'],
+        ['merge', `id-xview-merge-${runId}`, undefined, '0'],
+        ['train', `id-xview-train-${runId}`, undefined, '0'],
+      ],
+    );
+  });
+
+  test('25,000 items are grouped into arrays of 8,334 tasks (3 items each), N_TO_N from stage to stage', async () => {
+    const text = [
+      'version: 1',
+      'name: big',
+      'inputs:',
+      '  images: s3://geobatch-test-raw/scenes/',
+      'stages:',
+      '  first:',
+      '    job: smoke',
+      '    foreach: images',
+      '  second:',
+      '    job: smoke',
+      '    foreach: first',
+      '  gather:',
+      '    job: smoke',
+      '    foreach: images',
+      '    itemsPerTask: 25000',
+      '    needs: [second]',
+      '',
+    ].join('\n');
+    const { spec, source } = parsePipeline(text, 'big.yaml');
+    const graph = compilePipeline(spec, { images: s3Items(25_000) }, source);
+    const runUri = newRunUri();
+    await submitToBatch({ storage, plan: planOf(runUri, graph), descriptor: testDescriptor(), api: api() });
+    const calls = submitted();
+    assert.equal(calls.length, 3);
+    const [first, second, gather] = calls;
+    assert.deepEqual(first?.arrayProperties, { size: 8334 });
+    assert.deepEqual(first?.containerOverrides?.command, ['geobatch-job', `${runUri}/plan.json`, 'first']);
+    assert.equal(first?.dependsOn, undefined);
+    assert.deepEqual(second?.arrayProperties, { size: 8334 });
+    assert.deepEqual(second?.dependsOn, [{ jobId: `id-big-first-${runId}`, type: 'N_TO_N' }]);
+    assert.equal(gather?.arrayProperties, undefined, 'a stage of one task is a plain job');
+    assert.deepEqual(gather?.dependsOn, [{ jobId: `id-big-second-${runId}` }]);
+    assert.equal(graph.stages[0]?.itemsPerTask, 3);
+  });
+
+  test('N_TO_N onto a stage of one task is a plain dependency, and both are plain jobs', async () => {
+    const graph = mixedGraph(1);
+    await submitToBatch({
+      storage,
+      plan: planOf(newRunUri(), graph),
+      descriptor: testDescriptor(),
+      api: api(),
+    });
+    const [chip, shards] = submitted();
+    assert.equal(chip?.arrayProperties, undefined);
+    assert.equal(shards?.arrayProperties, undefined);
+    assert.deepEqual(shards?.dependsOn, [{ jobId: `id-xview-chip-${runId}` }]);
+  });
+
+  test('--image-tag registers a revision of each job definition used, with that image, and submits with it', async () => {
+    const definition = (job: string, queue: 'cpu' | 'gpu', revision: number) => ({
+      jobDefinitionName: `geobatch-test-${job}`,
+      jobDefinitionArn: jobDefinitionArn(job, revision),
+      revision,
+      status: 'ACTIVE',
+      type: 'container',
+      containerProperties: {
+        image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/${queue}:abc123`,
+        command: ['geobatch-job', '--help'],
+        jobRoleArn: 'arn:aws:iam::123456789012:role/job',
+        executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+        resourceRequirements: [
+          { type: 'VCPU' as const, value: '1' },
+          { type: 'MEMORY' as const, value: '512' },
+        ],
+        environment: [{ name: 'GEOBATCH_ENV', value: 'test' }],
+      },
+      retryStrategy: {
+        attempts: 3,
+        evaluateOnExit: [
+          { action: 'RETRY' as const, onStatusReason: 'Host EC2*' },
+          { action: 'EXIT' as const, onReason: '*' },
+        ],
+      },
+      timeout: { attemptDurationSeconds: 600 },
+      propagateTags: true,
+      tags: { project: 'geobatch', environment: 'test' },
+      platformCapabilities: ['EC2' as const],
+      containerOrchestrationType: 'ECS' as const,
+    });
+    batch.on(DescribeJobDefinitionsCommand).resolves({
+      jobDefinitions: [
+        definition('chip', 'cpu', 2),
+        definition('smoke', 'cpu', 3),
+        definition('merge', 'cpu', 1),
+        definition('train', 'gpu', 7),
+      ],
+    });
+    batch.on(RegisterJobDefinitionCommand).callsFake((input: { jobDefinitionName: string }) => ({
+      jobDefinitionName: input.jobDefinitionName,
+      jobDefinitionArn: `arn:aws:batch:eu-west-1:123456789012:job-definition/${input.jobDefinitionName}:99`,
+      revision: 99,
+    }));
+    const { submission } = await submitToBatch({
+      storage,
+      plan: planOf(newRunUri(), mixedGraph(3)),
+      descriptor: testDescriptor(),
+      api: api(),
+      imageTag: 'feature-42',
+    });
+    assert.deepEqual(
+      batch.commandCalls(DescribeJobDefinitionsCommand).map((c) => c.args[0].input),
+      [
+        {
+          jobDefinitions: [
+            jobDefinitionArn('chip', 2),
+            jobDefinitionArn('smoke', 3),
+            jobDefinitionArn('merge', 1),
+            jobDefinitionArn('train', 7),
+          ],
+        },
+      ],
+    );
+    const registered = batch.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input);
+    assert.equal(registered.length, 4);
+    const {
+      jobDefinitionArn: _arn,
+      revision: _rev,
+      status: _status,
+      containerOrchestrationType: _o,
+      ...rest
+    } = definition('train', 'gpu', 7);
+    assert.deepEqual(registered[3], {
+      ...rest,
+      containerProperties: {
+        ...rest.containerProperties,
+        image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/gpu:feature-42',
+      },
+    });
+    assert.equal(
+      registered[0]?.containerProperties?.image,
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/cpu:feature-42',
+    );
+    assert.deepEqual(
+      submitted().map((c) => c.jobDefinition),
+      ['chip', 'smoke', 'merge', 'train'].map(
+        (j) => `arn:aws:batch:eu-west-1:123456789012:job-definition/geobatch-test-${j}:99`,
+      ),
+    );
+    assert.equal(submission.imageTag, 'feature-42');
+  });
+
+  test('a bad --image-tag fails before any job is submitted', async () => {
+    await assert.rejects(
+      submitToBatch({
+        storage,
+        plan: planOf(newRunUri(), mixedGraph(2)),
+        descriptor: testDescriptor(),
+        api: api(),
+        imageTag: 'no/slashes',
+      }),
+      (e: Error) =>
+        e instanceof BatchError && /--image-tag no\/slashes: expected a Docker tag/.test(e.message),
+    );
+    assert.equal(submitted().length, 0);
+  });
+
+  test('a job the environment has no definition for fails before any call to AWS, naming what to deploy', async () => {
+    const graph = mixedGraph(2);
+    const descriptor = testDescriptor();
+    const { train: _train, ...withoutTrain } = descriptor.jobDefinitions;
+    await assert.rejects(
+      submitToBatch({
+        storage,
+        plan: planOf(newRunUri(), graph),
+        descriptor: { ...descriptor, jobDefinitions: withoutTrain },
+        api: api(),
+      }),
+      (e: Error) =>
+        e instanceof PlatformError &&
+        e.message ===
+          "environment 'test' has no job definition for job 'train' (stage 'train'; it has: chip, merge, smoke); deploy it with 'npx cdk deploy -c env=test' with this version of geobatch",
+    );
+    assert.equal(batch.calls().length, 0);
+  });
+
+  test('a missing or disabled queue is a clear error before any job is submitted', async () => {
+    batch.on(DescribeJobQueuesCommand).resolves({
+      jobQueues: [
+        {
+          jobQueueName: 'geobatch-test-cpu',
+          jobQueueArn: 'x',
+          state: 'ENABLED',
+          status: 'VALID',
+          priority: 1,
+          computeEnvironmentOrder: [],
+        },
+      ],
+    });
+    await assert.rejects(
+      submitToBatch({
+        storage,
+        plan: planOf(newRunUri(), mixedGraph(2)),
+        descriptor: testDescriptor(),
+        api: api(),
+      }),
+      (e: Error) =>
+        e instanceof PlatformError &&
+        e.message ===
+          "job queue geobatch-test-gpu of environment 'test' does not exist: deploy it with 'npx cdk deploy -c env=test'",
+    );
+    batch.on(DescribeJobQueuesCommand).resolves({
+      jobQueues: ['geobatch-test-cpu', 'geobatch-test-gpu'].map((name) => ({
+        jobQueueName: name,
+        jobQueueArn: name,
+        state: name.endsWith('gpu') ? 'DISABLED' : 'ENABLED',
+        status: 'VALID',
+        priority: 1,
+        computeEnvironmentOrder: [],
+      })),
+    });
+    await assert.rejects(
+      submitToBatch({
+        storage,
+        plan: planOf(newRunUri(), mixedGraph(2)),
+        descriptor: testDescriptor(),
+        api: api(),
+      }),
+      /job queue geobatch-test-gpu of environment 'test' is DISABLED/,
+    );
+    assert.equal(submitted().length, 0);
+  });
+
+  test('when a SubmitJob fails, the jobs already submitted are terminated and recorded as cancelled', async () => {
+    batch
+      .on(SubmitJobCommand, { jobName: `xview-merge-${runId}` })
+      .rejects(Object.assign(new Error('Too many requests'), { name: 'ClientException' }));
+    batch.on(TerminateJobCommand).resolves({});
+    const runUri = newRunUri();
+    await assert.rejects(
+      submitToBatch({
+        storage,
+        plan: planOf(runUri, mixedGraph(3)),
+        descriptor: testDescriptor(),
+        api: api(),
+      }),
+      (e: Error) =>
+        e instanceof BatchError &&
+        e.message ===
+          "SubmitJob for stage 'merge' failed: Too many requests; the 2 job(s) already submitted were terminated",
+    );
+    assert.deepEqual(
+      batch
+        .commandCalls(TerminateJobCommand)
+        .map((c) => c.args[0].input.jobId)
+        .sort(),
+      [`id-xview-chip-${runId}`, `id-xview-shards-${runId}`],
+    );
+    const record = await readBatchRecord(storage, runUri);
+    assert.equal(record?.submissions.length, 1);
+    assert.ok(record?.submissions[0]?.cancelledAt);
+    assert.deepEqual(
+      record?.submissions[0]?.jobs.map((j) => j.stage),
+      ['chip', 'shards'],
+    );
+  });
+
+  test('the plan is uploaded through storage to S3 before the jobs that read it are submitted', async () => {
+    const { spec, source } = parsePipeline(
+      [
+        'version: 1',
+        'name: xview',
+        'inputs:',
+        '  images: s3://geobatch-test-raw/scenes/',
+        'stages:',
+        '  chip:',
+        '    job: smoke',
+        '    foreach: images',
+        '',
+      ].join('\n'),
+      'p.yaml',
+    );
+    const graph = compilePipeline(spec, { images: s3Items(4) }, source);
+    const { plan } = await prepareRun(
+      storage,
+      {
+        file: 's3://geobatch-test-raw/p.yaml',
+        spec,
+        graph,
+        runsRoot: `s3://${bucket}/runs/xview`,
+        fingerprint: 'upload-test',
+      },
+      { fresh: true },
+    );
+    await submitToBatch({ storage, plan, descriptor: testDescriptor(), api: api() });
+    const [call] = submitted();
+    const planUri = call?.containerOverrides?.command?.[1];
+    assert.equal(planUri, runLayout(plan.runUri).plan);
+    const uploaded = JSON.parse((await storage.read(planUri!)).toString('utf8')) as {
+      runId: string;
+      graph: { stages: unknown[] };
+    };
+    assert.equal(uploaded.runId, plan.runId);
+    assert.equal(uploaded.graph.stages.length, 1);
+  });
+});
+
+/** A DescribeJobs answer for the given job ids and states. */
+function describeAs(states: Record<string, JobDetail['status']>): void {
+  batch.on(DescribeJobsCommand).callsFake((input: { jobs: string[] }) => ({
+    jobs: input.jobs
+      .filter((id) => states[id] !== undefined)
+      .map((id) => ({
+        jobId: id,
+        jobName: id,
+        jobQueue: 'q',
+        jobDefinition: 'd',
+        status: states[id],
+        startedAt: 1,
+      })),
+  }));
+}
+
+async function writeMarkers(runUri: string, stage: string, indexes: number[]): Promise<void> {
+  const layout = runLayout(runUri);
+  await Promise.all(
+    indexes.map((i) => storage.writeAtomic(layout.marker(stage, i), JSON.stringify({ stage, index: i }))),
+  );
+}
+
+describe('resume', () => {
+  beforeEach(acceptEverything);
+
+  async function firstSubmission(runUri: string, images: number): Promise<BatchRecord> {
+    const { record } = await submitToBatch({
+      storage,
+      plan: planOf(runUri, mixedGraph(images)),
+      descriptor: testDescriptor(),
+      api: api(),
+    });
+    batch.resetHistory();
+    return record;
+  }
+
+  test('reads the markers on S3 and resubmits only unfinished tasks, mapped by --indexes', async () => {
+    const runUri = newRunUri();
+    const record = await firstSubmission(runUri, 5);
+    describeAs(Object.fromEntries(record.submissions[0]!.jobs.map((j) => [j.jobId, 'FAILED'])));
+    // chip 0, 2 finished; shards 0 finished; merge and train never ran
+    await writeMarkers(runUri, 'chip', [0, 2]);
+    await writeMarkers(runUri, 'shards', [0]);
+    const plan = planOf(runUri, mixedGraph(5));
+    const { tasks, submitted: result } = await resumeOnBatch({
+      storage,
+      plan,
+      descriptor: testDescriptor(),
+      api: api(),
+      record,
+    });
+
+    // chip and shards share array positions (N_TO_N): the union of their unfinished tasks
+    assert.deepEqual(Object.fromEntries(tasks), {
+      chip: [1, 2, 3, 4],
+      shards: [1, 2, 3, 4],
+      merge: [0],
+      train: [0],
+    });
+    const calls = submitted();
+    assert.deepEqual(
+      calls.map((c) => [c.jobName, c.arrayProperties?.size, c.containerOverrides?.command, c.dependsOn]),
+      [
+        [
+          `xview-chip-${runId}-r1`,
+          4,
+          ['geobatch-job', `${runUri}/plan.json`, 'chip', '--indexes', '1-4'],
+          undefined,
+        ],
+        [
+          `xview-shards-${runId}-r1`,
+          4,
+          ['geobatch-job', `${runUri}/plan.json`, 'shards', '--indexes', '1-4'],
+          [{ jobId: `id-xview-chip-${runId}-r1`, type: 'N_TO_N' }],
+        ],
+        [
+          `xview-merge-${runId}-r1`,
+          undefined,
+          ['geobatch-job', `${runUri}/plan.json`, 'merge'],
+          [{ jobId: `id-xview-shards-${runId}-r1` }],
+        ],
+        [
+          `xview-train-${runId}-r1`,
+          undefined,
+          ['geobatch-job', `${runUri}/plan.json`, 'train'],
+          [{ jobId: `id-xview-merge-${runId}-r1` }],
+        ],
+      ],
+    );
+    const stored = await readBatchRecord(storage, runUri);
+    assert.equal(stored?.submissions.length, 2);
+    assert.deepEqual(stored, result?.record);
+    assert.equal(stored?.submissions[1]?.kind, 'resume');
+    assert.equal(stored?.submissions[1]?.jobs[0]?.tasks, '1-4');
+  });
+
+  test('a complete stage is left out and nothing waits for it; one unfinished task is a plain job with --index', async () => {
+    const runUri = newRunUri();
+    const record = await firstSubmission(runUri, 5);
+    describeAs({});
+    await writeMarkers(runUri, 'chip', [0, 1, 2, 3, 4]);
+    await writeMarkers(runUri, 'shards', [0, 1, 2, 4]);
+    const plan = planOf(runUri, mixedGraph(5));
+    await resumeOnBatch({ storage, plan, descriptor: testDescriptor(), api: api(), record });
+    const calls = submitted();
+    assert.deepEqual(
+      calls.map((c) => [c.jobName, c.arrayProperties, c.containerOverrides?.command?.slice(2), c.dependsOn]),
+      [
+        [`xview-shards-${runId}-r1`, undefined, ['shards', '--index', '3'], undefined],
+        [`xview-merge-${runId}-r1`, undefined, ['merge'], [{ jobId: `id-xview-shards-${runId}-r1` }]],
+        [`xview-train-${runId}-r1`, undefined, ['train'], [{ jobId: `id-xview-merge-${runId}-r1` }]],
+      ],
+    );
+  });
+
+  test('long task lists go to a file under the run, read by the job entry point', async () => {
+    const runUri = newRunUri();
+    const record = await firstSubmission(runUri, 3000);
+    // every other chip unfinished: 1,500 separate ranges, too long for a command line
+    const odd = Array.from({ length: 1500 }, (_, i) => 2 * i + 1);
+    await submitToBatch({
+      storage,
+      plan: planOf(runUri, mixedGraph(3000)),
+      descriptor: testDescriptor(),
+      api: api(),
+      record,
+      tasks: new Map([['chip', odd]]),
+    });
+    const calls = submitted();
+    assert.equal(calls.length, 1);
+    const file = `${runUri}/batch.tasks/1-chip.txt`;
+    assert.deepEqual(calls[0]?.containerOverrides?.command?.slice(2), ['chip', '--indexes', `@${file}`]);
+    assert.deepEqual(calls[0]?.arrayProperties, { size: 1500 });
+    const listed = (await storage.read(file)).toString('utf8').trim().split(',');
+    assert.equal(listed.length, 1500);
+    assert.deepEqual(listed.slice(0, 3), ['1', '3', '5']);
+  });
+
+  test('refuses while jobs of the run are still queued or running', async () => {
+    const runUri = newRunUri();
+    const record = await firstSubmission(runUri, 3);
+    const [chip, shards] = record.submissions[0]!.jobs;
+    describeAs({ [chip!.jobId]: 'RUNNING', [shards!.jobId]: 'PENDING' });
+    await assert.rejects(
+      resumeOnBatch({
+        storage,
+        plan: planOf(runUri, mixedGraph(3)),
+        descriptor: testDescriptor(),
+        api: api(),
+        record,
+      }),
+      (e: Error) =>
+        e instanceof BatchError &&
+        e.message ===
+          `${runUri}: 2 job(s) of this run are still active (chip RUNNING, shards PENDING); wait for them ('geobatch status ${runUri} --watch') or stop them ('geobatch cancel ${runUri}') before resuming`,
+    );
+    assert.equal(submitted().length, 0);
+  });
+
+  test('a complete run has nothing to submit', async () => {
+    const runUri = newRunUri();
+    const record = await firstSubmission(runUri, 2);
+    describeAs({});
+    await writeMarkers(runUri, 'chip', [0, 1]);
+    await writeMarkers(runUri, 'shards', [0, 1]);
+    await writeMarkers(runUri, 'merge', [0]);
+    await writeMarkers(runUri, 'train', [0]);
+    const result = await resumeOnBatch({
+      storage,
+      plan: planOf(runUri, mixedGraph(2)),
+      descriptor: testDescriptor(),
+      api: api(),
+      record,
+    });
+    assert.equal(result.tasks.size, 0);
+    assert.equal(result.submitted, undefined);
+    assert.equal(submitted().length, 0);
+  });
+});
+
+describe('cancel', () => {
+  beforeEach(acceptEverything);
+  afterEach(() => batch.resetHistory());
+
+  test('terminates every job not yet finished, dependents first, and records it', async () => {
+    const runUri = newRunUri();
+    const { record } = await submitToBatch({
+      storage,
+      plan: planOf(runUri, mixedGraph(3)),
+      descriptor: testDescriptor(),
+      api: api(),
+    });
+    const [chip, shards, merge, train] = record.submissions[0]!.jobs;
+    describeAs({
+      [chip!.jobId]: 'SUCCEEDED',
+      [shards!.jobId]: 'RUNNING',
+      [merge!.jobId]: 'PENDING',
+      [train!.jobId]: 'PENDING',
+    });
+    batch.on(TerminateJobCommand).resolves({});
+    const result = await cancelOnBatch({
+      storage,
+      record,
+      api: api(),
+      reason: 'cancelled with geobatch cancel by tester',
+      now: () => new Date('2025-01-02T05:00:00Z'),
+    });
+    assert.deepEqual(
+      batch.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input),
+      [{ jobs: [chip!.jobId, shards!.jobId, merge!.jobId, train!.jobId] }],
+    );
+    assert.deepEqual(
+      batch.commandCalls(TerminateJobCommand).map((c) => c.args[0].input),
+      [
+        { jobId: train!.jobId, reason: 'cancelled with geobatch cancel by tester' },
+        { jobId: merge!.jobId, reason: 'cancelled with geobatch cancel by tester' },
+        { jobId: shards!.jobId, reason: 'cancelled with geobatch cancel by tester' },
+      ],
+    );
+    assert.equal(result.finished, 1);
+    assert.equal(
+      (await readBatchRecord(storage, runUri))?.submissions[0]?.cancelledAt,
+      '2025-01-02T05:00:00.000Z',
+    );
+  });
+});
