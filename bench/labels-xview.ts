@@ -12,27 +12,17 @@ import { XVIEW_CLASSES } from '../lib/labels/categories.js';
 import { benchDataDir } from './generated-scene.js';
 import { formatMeasured, measure } from './measure.js';
 import type { Measured } from './measure.js';
+import { createRandom } from '../lib/demo/noise.js';
+import { tiffWithEntries, type TiffEntry } from '../test/helpers/tiny-tiff.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const FEATURES = Number(process.env.BENCH_XVIEW_FEATURES ?? 600_000);
 const IMAGES = 847;
 const SIDE = 3000;
 
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A TIFF header (no pixels) that says it is SIDE x SIDE, one uint8 band: enough for label conversion. */
 function headerOnlyTiff(): Buffer {
-  const entries: [number, number, number][] = [
+  const entries: TiffEntry[] = [
     [256, 4, SIDE],
     [257, 4, SIDE],
     [258, 3, 8],
@@ -43,20 +33,7 @@ function headerOnlyTiff(): Buffer {
     [278, 4, SIDE],
     [279, 4, 0],
   ];
-  const b = Buffer.alloc(8 + 2 + entries.length * 12 + 4);
-  b.write('II', 0, 'latin1');
-  b.writeUInt16LE(42, 2);
-  b.writeUInt32LE(8, 4);
-  b.writeUInt16LE(entries.length, 8);
-  entries.forEach(([tag, type, value], i) => {
-    const at = 10 + i * 12;
-    b.writeUInt16LE(tag, at);
-    b.writeUInt16LE(type, at + 2);
-    b.writeUInt32LE(1, at + 4);
-    if (type === 3) b.writeUInt16LE(value, at + 8);
-    else b.writeUInt32LE(value, at + 8);
-  });
-  return b;
+  return tiffWithEntries(entries);
 }
 
 /** Writes the images folder and the GeoJSON (once; kept for later runs). */
@@ -67,7 +44,7 @@ async function generate(dir: string): Promise<string> {
   await mkdir(images, { recursive: true });
   const header = headerOnlyTiff();
   for (let i = 0; i < IMAGES; i++) await writeFile(join(images, `${100 + i}.tif`), header);
-  const random = prng(2018);
+  const random = createRandom(2018);
   const typeIds = [...XVIEW_CLASSES.map(([id]) => id), 75, 82];
   const out = createWriteStream(`${geojson}.tmp`);
   const write = (text: string): Promise<void> | undefined =>

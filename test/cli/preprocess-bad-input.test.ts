@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync, truncateSync, writeFileSync } fr
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { geobatch } from '../helpers/cli.js';
+import { tiffWithEntries, type TiffEntry } from '../helpers/tiny-tiff.js';
 import { tempDir } from '../raster/fixtures.js';
 import { gdalSkip } from '../raster/gdal-tools.js';
 import { gdal, writeScene } from '../raster/scene-fixtures.js';
@@ -13,7 +14,7 @@ const data = join(import.meta.dirname, '../../../shared/data');
 
 /** A minimal little-endian TIFF whose SamplesPerPixel is 0. */
 function zeroBandTiff(): Buffer {
-  const entries: [number, number, number][] = [
+  const entries: TiffEntry[] = [
     [256, 3, 1], // ImageWidth
     [257, 3, 1], // ImageLength
     [258, 3, 8], // BitsPerSample
@@ -25,20 +26,7 @@ function zeroBandTiff(): Buffer {
     [279, 4, 1], // StripByteCounts
     [284, 3, 1], // PlanarConfiguration
   ];
-  const b = Buffer.alloc(8 + 2 + entries.length * 12 + 4 + 1);
-  b.write('II', 0, 'latin1');
-  b.writeUInt16LE(42, 2);
-  b.writeUInt32LE(8, 4);
-  b.writeUInt16LE(entries.length, 8);
-  entries.forEach(([tag, type, value], i) => {
-    const at = 10 + i * 12;
-    b.writeUInt16LE(tag, at);
-    b.writeUInt16LE(type, at + 2);
-    b.writeUInt32LE(1, at + 4);
-    if (type === 3) b.writeUInt16LE(value, at + 8);
-    else b.writeUInt32LE(value, at + 8);
-  });
-  return b;
+  return tiffWithEntries(entries, 1);
 }
 
 describe('bad input to rgb and labels', { skip: gdalSkip }, () => {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PixelArray, RasterDType } from '../../lib/raster/geotiff-writer.js';
+import { createRandom } from '../../lib/demo/noise.js';
 
 const CTORS: Record<RasterDType, new (n: number) => PixelArray> = {
   uint8: Uint8Array,
@@ -24,17 +25,8 @@ const RANGES: Record<RasterDType, [number, number]> = {
   float64: [-1e12, 1e12],
 };
 
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The demo scene's seeded PRNG (mulberry32), returning [0, 1). */
+export const prng = createRandom;
 
 /**
  * `n` samples of `dtype`: a smooth ramp (what imagery looks like to the predictor) with every
