@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, printed as figures side by side with a reference. Select
  * some with `npm run bench -- runner` (names below). Benchmarks print; they never assert.
  */
+import { benchChipSlice } from './chip-slice.js';
 import { benchLabelsXview } from './labels-xview.js';
 import { benchRgb } from './rgb.js';
 import { benchBatchSubmit } from './batch-submit.js';
@@ -22,6 +23,9 @@ const benches: Record<string, () => Promise<void>> = {
   },
   async rgb() {
     await benchRgb();
+  },
+  async 'chip-slice'() {
+    await benchChipSlice();
   },
   async xview() {
     await benchLabelsXview();

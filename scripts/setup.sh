@@ -8,14 +8,15 @@ cd "$(dirname "$0")/.."
 run_quickstart=1
 [[ "${1:-}" == "--no-run" ]] && run_quickstart=0
 
-# System packages: GDAL's command-line tools, used by tests to check our rasters against GDAL.
+# System packages: GDAL's command-line tools, used by tests to check our rasters against GDAL;
+# rasterio and PIL for the Python loop `npm run bench -- chip-slice` compares with.
 if ! command -v gdalinfo >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [[ "$(id -u)" != "0" ]] && SUDO="sudo"
-    echo "setup: installing gdal-bin (apt)"
+    echo "setup: installing gdal-bin python3-rasterio python3-pil (apt)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gdal-bin >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gdal-bin python3-rasterio python3-pil >/dev/null
   else
     echo "setup: gdalinfo not found and no apt-get: install GDAL's command-line tools to run the GDAL comparison tests" >&2
   fi

@@ -26,6 +26,7 @@ const userErrorNames = new Set([
   'TaskError',
   'RasterError',
   'LabelError',
+  'GridError',
   'ConfigError',
   'PlanError',
   'PlatformError',

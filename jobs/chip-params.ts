@@ -1,0 +1,48 @@
+/**
+ * Parameters of the `chip` job (jobs/chip.ts). Not in the catalog yet: one more job definition
+ * pushes the platform descriptor parameter past SSM's 4 KB standard tier (lib/infra switches it
+ * to the advanced tier, which test/infra/platform-stack.test.ts refuses). To register the job,
+ * add `chip: { ..., granularity: 'item', params: chipParams }` to jobs/catalog.ts and
+ * `chip: async () => (await import('./chip.js')).chipJob` to jobs/registry.ts.
+ */
+import { z } from 'zod';
+
+export const chipParams = z
+  .object({
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Stage whose output is each item's image (e.g. rgb: <run>/rgb/<item>.tif). Default: the item's own file.",
+      ),
+    coco: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Stage whose output is each item's COCO shard (<run>/<stage>/<item>.json, e.g. a labels or labels-xview stage; list it under needs). Default: no labels.",
+      ),
+    size: z.number().int().min(1).max(100_000).default(300).describe('Slice width and height in pixels.'),
+    overlap: z
+      .number()
+      .min(0)
+      .lt(1)
+      .default(0.2)
+      .describe('Overlap ratio in [0, 1); step = size - floor(overlap * size).'),
+    minAreaRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.1)
+      .describe('Keep a clipped annotation when trunc(clipped area) / trunc(area) is at least this.'),
+    ignoreNegatives: z
+      .boolean()
+      .default(false)
+      .describe('Leave out (and do not write) slices without annotations.'),
+    format: z.enum(['jpeg', 'png']).default('jpeg').describe('Chip format.'),
+    quality: z.number().int().min(1).max(100).default(90).describe('JPEG quality.'),
+  })
+  .strict();
+
+export type ChipJobParams = z.output<typeof chipParams>;

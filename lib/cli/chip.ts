@@ -1,0 +1,144 @@
+import { Command, Option } from 'commander';
+import { UsageError } from './errors.js';
+import { cliStorage } from './storage.js';
+
+function numberOption(flag: string, min: number, max: number, integer = false): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (
+      value.trim() === '' ||
+      !Number.isFinite(n) ||
+      n < min ||
+      n > max ||
+      (integer && !Number.isInteger(n))
+    ) {
+      throw new UsageError(
+        `${flag}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}] but got '${value}'`,
+      );
+    }
+    return n;
+  };
+}
+
+function overlapOption(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
+    throw new UsageError(`--overlap: expected a number in [0, 1) but got '${value}'`);
+  }
+  return n;
+}
+
+/** `geobatch chip slice` */
+const sliceCommand = new Command('slice')
+  .summary('cut images and their COCO labels into overlapping slices, as `sahi coco slice` does')
+  .description(
+    [
+      'Cut 8-bit images (JPEG, PNG or 8-bit TIFF; a file, a directory or an s3://',
+      'prefix) into size x size slices with the windows and annotation rules of',
+      'SAHI 0.11: step = size - floor(overlap * size), edge windows shifted back',
+      'inside the image, annotations clipped to each window and kept when their',
+      'clipped area is at least --min-area-ratio of their area.',
+      'Writes <out>/images/<stem>_<x0>_<y0>_<x1>_<y1>.<ext> and <out>/annotations.json',
+      '(file_name relative to <out>/images). Unlike SAHI, zero-area and RLE',
+      'annotations are skipped and counted, and with --ignore-negatives the',
+      'slices without annotations are not written at all.',
+    ].join('\n'),
+  )
+  .requiredOption('--images <path>', 'image file, directory or s3:// prefix')
+  .option('--coco <file>', 'COCO file of the images (looked up by file name under --images)')
+  .requiredOption('--out <dir>', 'output directory or s3:// prefix')
+  .option('--size <px>', 'slice width and height', numberOption('--size', 1, 1_000_000, true), 300)
+  .option('--overlap <ratio>', 'overlap ratio in [0, 1)', overlapOption, 0.2)
+  .option(
+    '--min-area-ratio <ratio>',
+    'keep clipped annotations with at least this area ratio',
+    numberOption('--min-area-ratio', 0, 1),
+    0.1,
+  )
+  .option('--ignore-negatives', 'leave out slices without annotations', false)
+  .addOption(new Option('--format <format>', 'chip format').choices(['jpeg', 'png']).default('jpeg'))
+  .option('--quality <q>', 'JPEG quality', numberOption('--quality', 1, 100, true), 90)
+  .option('--json', 'print the result as JSON', false)
+  .action(
+    async (opts: {
+      images: string;
+      coco?: string;
+      out: string;
+      size: number;
+      overlap: number;
+      minAreaRatio: number;
+      ignoreNegatives: boolean;
+      format: 'jpeg' | 'png';
+      quality: number;
+      json: boolean;
+    }) => {
+      if (opts.ignoreNegatives && !opts.coco) {
+        throw new UsageError('--ignore-negatives needs --coco (without labels every slice is negative)');
+      }
+      const { sliceImages } = await import('../chip/slice-images.js');
+      const started = performance.now();
+      const result = await sliceImages(cliStorage(), {
+        images: opts.images,
+        ...(opts.coco ? { coco: opts.coco } : {}),
+        out: opts.out,
+        size: opts.size,
+        overlap: opts.overlap,
+        minAreaRatio: opts.minAreaRatio,
+        ignoreNegatives: opts.ignoreNegatives,
+        format: opts.format,
+        quality: opts.quality,
+      });
+      const seconds = (performance.now() - started) / 1000;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ...result, seconds }) + '\n');
+        return;
+      }
+      const skipped = [
+        result.zeroArea ? `${result.zeroArea} zero-area` : '',
+        result.rle ? `${result.rle} RLE` : '',
+      ].filter(Boolean);
+      process.stdout.write(
+        `chip slice: ${result.images} image(s) -> ${result.chips} chips, ${result.annotations} annotations in ${seconds.toFixed(1)} s (${(result.chips / Math.max(seconds, 1e-9)).toFixed(0)} chips/s)\n` +
+          (skipped.length ? `  skipped ${skipped.join(' and ')} annotation(s)\n` : '') +
+          `  wrote ${result.annotationsUri}\n`,
+      );
+    },
+  );
+
+/** `geobatch chip nodata-index <dir>` */
+const nodataIndexCommand = new Command('nodata-index')
+  .summary('classify existing chips as all data, partial data or no data')
+  .description(
+    [
+      'Decode every chip (PNG, JPEG, TIFF) under a folder or s3:// prefix and write',
+      '<dir>/nodata-index.json: per chip its class (all data, partial data, no data)',
+      'and valid fraction, plus counts. A pixel is valid when its alpha is above 0',
+      '(chips with alpha), else when any band differs from --nodata.',
+    ].join('\n'),
+  )
+  .argument('<dir>', 'folder or s3:// prefix of chips')
+  .option('--nodata <value>', "no-data value of the chips' bands (0..255), or 'none'", '0')
+  .option('--json', 'print the counts as JSON', false)
+  .action(async (dir: string, opts: { nodata: string; json: boolean }) => {
+    const text = opts.nodata.trim().toLowerCase();
+    const nodata = text === 'none' ? null : Number(text);
+    if (nodata !== null && (text === '' || !Number.isInteger(nodata) || nodata < 0 || nodata > 255)) {
+      throw new UsageError(`--nodata: expected an integer in [0, 255] or 'none' but got '${opts.nodata}'`);
+    }
+    const { buildNodataIndex } = await import('../chip/nodata-index.js');
+    const index = await buildNodataIndex(cliStorage(), dir, { nodata });
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ nodata: index.nodata, counts: index.counts }) + '\n');
+      return;
+    }
+    const c = index.counts;
+    process.stdout.write(
+      `chip nodata-index: ${index.chips.length} chips: ${c['all data']} all data, ${c['partial data']} partial data, ${c['no data']} no data\n`,
+    );
+  });
+
+/** `geobatch chip ...` */
+export const chipCommand = new Command('chip')
+  .summary('cut scenes into chips for training and inference')
+  .addCommand(sliceCommand.exitOverride())
+  .addCommand(nodataIndexCommand.exitOverride());
