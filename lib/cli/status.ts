@@ -107,6 +107,21 @@ export function formatBatchStatus(status: BatchRunStatus): string {
   return lines.join('\n');
 }
 
+/** Prints a status once (text or JSON), or keeps refreshing it with --watch until `done`. */
+async function show<S>(
+  read: () => Promise<S>,
+  format: (status: S) => string,
+  done: (status: S) => boolean,
+  opts: { json: boolean; watch: boolean; interval: number },
+): Promise<void> {
+  if (!opts.watch) {
+    const status = await read();
+    process.stdout.write(opts.json ? JSON.stringify(status, null, 2) + '\n' : format(status) + '\n');
+    return;
+  }
+  await watchStatus({ read, format, done, intervalMs: opts.interval * 1000, json: opts.json });
+}
+
 export const statusCommand = new Command('status')
   .description(
     'Show a run: per stage, tasks done / failed / pending, task durations, and failures with their first error line.\n' +
@@ -131,36 +146,13 @@ export const statusCommand = new Command('status')
         import('../runners/batch-status.js'),
       ]);
       const api = new BatchApi(createBatchClient(record.region), record.env);
-      const read = () => readBatchStatus({ plan, record, api, storage });
-      if (!opts.watch) {
-        const status = await read();
-        process.stdout.write(
-          opts.json ? JSON.stringify(status, null, 2) + '\n' : formatBatchStatus(status) + '\n',
-        );
-        return;
-      }
-      await watchStatus({
-        read,
-        format: formatBatchStatus,
-        done: isFinished,
-        intervalMs: opts.interval * 1000,
-        json: opts.json,
-      });
+      await show(() => readBatchStatus({ plan, record, api, storage }), formatBatchStatus, isFinished, opts);
       return;
     }
-    const read = () => readRunStatus(storage, plan);
-    if (!opts.watch) {
-      const status = await read();
-      process.stdout.write(
-        opts.json ? JSON.stringify(status, null, 2) + '\n' : formatRunStatus(status) + '\n',
-      );
-      return;
-    }
-    await watchStatus({
-      read,
-      format: formatRunStatus,
-      done: (s) => s.complete || s.state === 'succeeded' || s.state === 'failed' || s.state === 'interrupted',
-      intervalMs: opts.interval * 1000,
-      json: opts.json,
-    });
+    await show(
+      () => readRunStatus(storage, plan),
+      formatRunStatus,
+      (s) => s.complete || s.state === 'succeeded' || s.state === 'failed' || s.state === 'interrupted',
+      opts,
+    );
   });
