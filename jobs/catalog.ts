@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import type { Queue } from '../lib/pipeline/types.js';
+import { chipParams } from './chip-params.js';
 
 export interface CatalogEntry {
   /** One line for `--help`, `geobatch plan` and the job definition's description. */
@@ -266,6 +267,17 @@ export const catalog = {
     timeoutSeconds: 1800,
     granularity: 'item',
     params: maskParams,
+  },
+  chip: {
+    description:
+      "Slices the item's image (and its COCO shard) into SAHI-compatible chips: <stage>/<item>/images/*, annotations.json.",
+    queue: 'cpu',
+    vcpus: 2,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'item',
+    params: chipParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

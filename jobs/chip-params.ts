@@ -1,10 +1,4 @@
-/**
- * Parameters of the `chip` job (jobs/chip.ts). Not in the catalog yet: one more job definition
- * pushes the platform descriptor parameter past SSM's 4 KB standard tier (lib/infra switches it
- * to the advanced tier, which test/infra/platform-stack.test.ts refuses). To register the job,
- * add `chip: { ..., granularity: 'item', params: chipParams }` to jobs/catalog.ts and
- * `chip: async () => (await import('./chip.js')).chipJob` to jobs/registry.ts.
- */
+/** Parameters of the `chip` job (jobs/chip.ts), kept apart so the light catalog can import them. */
 import { z } from 'zod';
 
 export const chipParams = z

@@ -15,6 +15,7 @@ const loaders: Loaders = {
   labels: async () => (await import('./labels.js')).labelsJob,
   'labels-xview': async () => (await import('./labels-xview.js')).labelsXviewJob,
   mask: async () => (await import('./mask.js')).maskJob,
+  chip: async () => (await import('./chip.js')).chipJob,
 };
 
 /** The module of a catalog job. */

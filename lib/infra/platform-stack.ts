@@ -214,8 +214,37 @@ export class PlatformStack extends Stack {
       },
       logGroupName: this.logGroup.logGroupName,
     });
+    // the same descriptor with every value CloudFormation fills in at its longest, to size it
+    const partition = 'aws-iso-b';
+    const region = 'ap-southeast-99';
+    const account = '123456789012';
+    const arnOf = (resource: string) => `arn:${partition}:batch:${region}:${account}:${resource}`;
+    const longestBucket = 'b'.repeat(63);
+    const sizingDescriptor = buildPlatformDescriptor(config, {
+      region,
+      account,
+      buckets: { raw: longestBucket, processed: longestBucket, runs: longestBucket },
+      queues: {
+        cpu: { name: `${prefix}-cpu`, arn: arnOf(`job-queue/${prefix}-cpu`) },
+        gpu: { name: `${prefix}-gpu`, arn: arnOf(`job-queue/${prefix}-gpu`) },
+      },
+      jobDefinitions: Object.fromEntries(
+        Object.entries(this.jobDefinitions.definitions).map(([job, d]) => [
+          job,
+          { name: `${prefix}-${job}`, arn: arnOf(`job-definition/${prefix}-${job}:9999999`), queue: d.queue },
+        ]),
+      ),
+      repositories: Object.fromEntries(
+        (['cpu', 'gpu'] as const).map((kind) => {
+          const name = `geobatch/${env}/${kind}`;
+          return [kind, { name, uri: `${account}.dkr.ecr.${region}.amazonaws.com.cn/${name}` }];
+        }),
+      ) as Record<'cpu' | 'gpu', { name: string; uri: string }>,
+      logGroupName: `/geobatch/${env}/jobs`,
+    });
     this.descriptorParameter = new PlatformDescriptorParameter(this, 'Descriptor', {
       descriptor: this.descriptor,
+      sizingDescriptor,
     });
 
     if (config.ci.githubRepository) {

@@ -548,4 +548,15 @@ describe('platform descriptor', () => {
       });
     }
   });
+
+  it('is sized by an upper bound of its deployed value, so the catalog fits the standard tier', () => {
+    const [, props] = resourcesOf('AWS::SSM::Parameter')[0]!;
+    const resolved = String(evaluate(props.Value, json)).length;
+    const bound = stack.descriptorParameter.estimatedSize;
+    assert.ok(bound >= resolved, `bound ${bound} >= resolved ${resolved}`);
+    // every value CloudFormation fills in may grow (longer region, bucket names, revisions) but
+    // the bound stays within a few hundred characters per job, not 128 per token
+    assert.ok(bound < resolved * 1.6, `bound ${bound} is close to resolved ${resolved}`);
+    assert.ok(bound <= 4096, `bound ${bound} fits 4 KB`);
+  });
 });
