@@ -27,6 +27,7 @@ const benches: Record<string, () => Promise<void>> = {
   async 'chip-slice'() {
     await benchChipSlice();
   },
+  retile: async () => (await import('./retile.js')).benchRetile(),
   async xview() {
     await benchLabelsXview();
   },

@@ -7,7 +7,10 @@
  */
 import { z } from 'zod';
 import type { Queue } from '../lib/pipeline/types.js';
+import { chipGridParams } from './chip-grid-params.js';
 import { chipParams } from './chip-params.js';
+import { imageStageParam, rgbConversionParams } from './common-params.js';
+import { retileParams } from './retile-params.js';
 
 export interface CatalogEntry {
   /** One line for `--help`, `geobatch plan` and the job definition's description. */
@@ -60,31 +63,7 @@ const inspectParams = z
 
 const rgbParams = z
   .object({
-    bands: z
-      .array(z.number().int().min(1))
-      .min(1)
-      .max(3)
-      .refine((b) => b.length === 1 || b.length === 3, { error: 'expected 1 band (grey) or 3 (R, G, B)' })
-      .optional()
-      .describe(
-        'Source bands for R, G, B counted from 1 (e.g. [5, 3, 2]), or one band for grey. Default by band count: 1 band grey, 3 bands 1,2,3, 4 bands (B,G,R,NIR) 3,2,1, 8 bands (WorldView) 5,3,2.',
-      ),
-    stretch: z
-      .enum(['percentile', 'minmax', 'range', 'none'])
-      .optional()
-      .describe('How values become 0..255, per band. Default: percentile, or none for 8-bit input.'),
-    percentiles: z
-      .tuple([z.number().min(0).max(100), z.number().min(0).max(100)])
-      .refine(([lo, hi]) => lo < hi, { error: 'expected [low, high] with low < high' })
-      .default([2, 98])
-      .describe('Percentiles of the percentile stretch, from a sample of valid pixels.'),
-    range: z
-      .array(z.number())
-      .refine((r) => r.length === 2 || r.length === 6, {
-        error: 'expected [min, max] or [min, max] for each of R, G, B',
-      })
-      .optional()
-      .describe('Fixed range [min, max] for every band, or six numbers for R, G, B; implies stretch range.'),
+    ...rgbConversionParams,
     srcNodata: z
       .union([z.number(), z.literal('none')])
       .optional()
@@ -120,14 +99,6 @@ const labelsSetParam = z
   .min(1)
   .describe(
     "Input set with the labels: its only file, or the file with the same id as the stage's item (one GeoJSON per image).",
-  );
-
-const imageStageParam = z
-  .string()
-  .min(1)
-  .optional()
-  .describe(
-    "Stage whose output is each item's image (e.g. rgb: <run>/rgb/<item>.tif). Default: the item's own file.",
   );
 
 const crsParam = z
@@ -278,6 +249,28 @@ export const catalog = {
     timeoutSeconds: 3600,
     granularity: 'item',
     params: chipParams,
+  },
+  'chip-grid': {
+    description:
+      "Cuts the item's GeoTIFF (and its COCO shard) into ARD or web-mercator grid chips: <stage>/<item>/, nodata-index.json.",
+    queue: 'cpu',
+    vcpus: 2,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'item',
+    params: chipGridParams,
+  },
+  retile: {
+    description:
+      "Cuts the item's image into GeoTIFF tiles on the gdal_retile grid: <stage>/<item>/<stem>_<row>_<col>.tif, tiles.json.",
+    queue: 'cpu',
+    vcpus: 2,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'item',
+    params: retileParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

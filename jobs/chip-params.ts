@@ -1,22 +1,11 @@
 /** Parameters of the `chip` job (jobs/chip.ts), kept apart so the light catalog can import them. */
 import { z } from 'zod';
+import { cocoStageParam, imageStageParam, rgbConversionParams } from './common-params.js';
 
 export const chipParams = z
   .object({
-    image: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        "Stage whose output is each item's image (e.g. rgb: <run>/rgb/<item>.tif). Default: the item's own file.",
-      ),
-    coco: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        "Stage whose output is each item's COCO shard (<run>/<stage>/<item>.json, e.g. a labels or labels-xview stage; list it under needs). Default: no labels.",
-      ),
+    image: imageStageParam,
+    coco: cocoStageParam,
     size: z.number().int().min(1).max(100_000).default(300).describe('Slice width and height in pixels.'),
     overlap: z
       .number()
@@ -34,8 +23,12 @@ export const chipParams = z
       .boolean()
       .default(false)
       .describe('Leave out (and do not write) slices without annotations.'),
-    format: z.enum(['jpeg', 'png']).default('jpeg').describe('Chip format.'),
+    format: z
+      .enum(['jpeg', 'png', 'tif'])
+      .default('jpeg')
+      .describe("Chip format; tif: GeoTIFF chips with the window's geotransform and the scene's CRS."),
     quality: z.number().int().min(1).max(100).default(90).describe('JPEG quality.'),
+    ...rgbConversionParams,
   })
   .strict();
 

@@ -1,23 +1,27 @@
 import { readCoco, sliceSources, type SliceSource } from '../lib/chip/slice-images.js';
 import { basenameUri, joinUri } from '../lib/storage/uri.js';
+import type { JobParams } from './catalog.js';
 import type { ChipJobParams } from './chip-params.js';
-import { checkImageStage, itemImageUri } from './stage-inputs.js';
+import { stretchFromParams } from './rgb.js';
+import { checkImageStage, checkStageParam, itemImageUri } from './stage-inputs.js';
 import type { JobModule } from './types.js';
 
 /**
  * Per item: the item's image (or the `image` stage's output for it) sliced with its COCO shard
  * (the `coco` stage's `<item>.json`), into `<stage>/<item>/images/*`, `annotations.json` and,
- * for georeferenced images, `chips.geojson`.
+ * for georeferenced images, `chips.geojson`. GeoTIFFs of any bands and type are converted to
+ * 8-bit RGB on the fly with the rgb job's `bands` / `stretch` / `percentiles` / `range`.
  */
 export const chipJob: JobModule<ChipJobParams> = {
   async run(params, ctx) {
-    if (params.coco !== undefined && !ctx.run.graph.stages.some((s) => s.name === params.coco)) {
-      const names = ctx.run.graph.stages.map((g) => g.name).join(', ');
-      throw new Error(
-        `stages.${ctx.stage}.params.coco: expected a stage of this pipeline (${names}) but got '${params.coco}'`,
-      );
-    }
+    if (params.coco !== undefined) checkStageParam(ctx, params.coco, 'coco');
     if (params.image !== undefined) checkImageStage(ctx, params.image, 'image');
+    // the rgb job's parameters and their meaning: one band is grey (R, G and B)
+    const stretch = stretchFromParams(
+      params as Pick<JobParams<'rgb'>, 'stretch' | 'range' | 'percentiles'> as JobParams<'rgb'>,
+    );
+    const bands =
+      params.bands?.length === 1 ? [params.bands[0]!, params.bands[0]!, params.bands[0]!] : params.bands;
     const outputs: string[] = [];
     const summaries: Record<string, unknown>[] = [];
     let done = 0;
@@ -40,8 +44,14 @@ export const chipJob: JobModule<ChipJobParams> = {
         ignoreNegatives: params.ignoreNegatives,
         format: params.format,
         quality: params.quality,
+        ...(bands ? { bands } : {}),
+        ...(stretch ? { stretch } : {}),
         signal: ctx.signal,
       });
+      for (const s of result.sources) {
+        ctx.log.info(`${item.id}: ${s.conversion}`);
+        for (const w of s.warnings) ctx.log.warn(`${item.id}: ${w}`);
+      }
       outputs.push(result.annotationsUri, ...(result.footprints ? [joinUri(out, 'chips.geojson')] : []));
       ctx.log.info(
         `${item.id}: ${result.chips} chips, ${result.annotations} annotations${result.zeroArea ? `, ${result.zeroArea} zero-area skipped` : ''}${result.rle ? `, ${result.rle} RLE skipped` : ''} -> ${out}`,

@@ -16,6 +16,8 @@ const loaders: Loaders = {
   'labels-xview': async () => (await import('./labels-xview.js')).labelsXviewJob,
   mask: async () => (await import('./mask.js')).maskJob,
   chip: async () => (await import('./chip.js')).chipJob,
+  'chip-grid': async () => (await import('./chip-grid.js')).chipGridJob,
+  retile: async () => (await import('./retile.js')).retileJob,
 };
 
 /** The module of a catalog job. */

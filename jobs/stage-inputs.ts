@@ -23,6 +23,15 @@ function stageImageExtension(ctx: JobContext, stage: string): string | undefined
   return undefined;
 }
 
+/** Throws unless `stage` (the value of parameter `param`) names a stage of this pipeline. */
+export function checkStageParam(ctx: JobContext, stage: string, param: string): void {
+  if (ctx.run.graph.stages.some((s) => s.name === stage)) return;
+  const names = ctx.run.graph.stages.map((g) => g.name).join(', ');
+  throw new Error(
+    `stages.${ctx.stage}.params.${param}: expected a stage of this pipeline (${names}) but got '${stage}'`,
+  );
+}
+
 /** Throws unless `stage` is a stage of this run that writes one image per item. */
 export function checkImageStage(ctx: JobContext, stage: string, param: string): void {
   const s = ctx.run.graph.stages.find((g) => g.name === stage);

@@ -41,3 +41,31 @@ export class ChipFileWriter {
     }
   }
 }
+
+/**
+ * Runs async tasks at most `limit` at a time. `run` waits for a free slot and rethrows the first
+ * failure of any earlier task, so a producer loop stops at the first error; `drain` waits for
+ * every task and rethrows it too.
+ */
+export class BoundedTasks {
+  private readonly pending = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  async run(task: () => Promise<void>): Promise<void> {
+    while (this.pending.size >= this.limit) await Promise.race(this.pending);
+    if (this.failure) throw this.failure.error;
+    const p: Promise<void> = task()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.pending);
+    if (this.failure) throw this.failure.error;
+  }
+}

@@ -1,12 +1,17 @@
 /**
- * `chip slice`: cuts 8-bit images (JPEG, PNG, 8-bit TIFF) into SAHI-compatible slices with their
- * COCO annotations (lib/labels/slice.ts). Each band of rows that a row of windows covers is decoded
- * once and the chips are cut from memory (REFERENCE §6); encodes run a few at a time. Chips are
- * written atomically and annotations.json last, so a failed run never leaves a dataset that looks
- * complete. Outputs are deterministic: same names, ids and bytes on every run.
+ * `chip slice`: cuts images into SAHI-compatible slices with their COCO annotations
+ * (lib/labels/slice.ts). GeoTIFFs of any band count and sample type, local or s3://, are read
+ * block by block (byte ranges on S3, only the blocks the windows need) and converted to 8-bit RGB
+ * on the fly as `geobatch rgb` does; JPEG and PNG are decoded with sharp (lib/chip/slice-readers.ts).
+ * The rows a row of windows covers are decoded once and the chips are cut from memory
+ * (REFERENCE §6); encodes run a few at a time. Chips are JPEG, PNG or georeferenced GeoTIFF,
+ * written atomically, and annotations.json last, so a failed run never leaves a dataset that
+ * looks complete. Outputs are deterministic: same names, ids and bytes on every run.
  */
 import sharp from 'sharp';
-import { ChipFileWriter } from './chip-files.js';
+import { BoundedTasks, ChipFileWriter } from './chip-files.js';
+import { isTiffName, RasterRows, SharpRows } from './slice-readers.js';
+import type { ChipGeoreference, ChipRows, RowBand } from './slice-readers.js';
 import { LabelError } from '../labels/errors.js';
 import {
   planImageSlices,
@@ -18,13 +23,14 @@ import {
 import { pixelToWorld, windowGeoTransform, type GeoTransform } from '../geo/affine.js';
 import { CRS84, crsTransform } from '../geo/crs.js';
 import { RasterError } from '../raster/errors.js';
-import { readRasterInfo } from '../raster/info.js';
-import { openTiff } from '../raster/source.js';
+import { writeGeoTiff } from '../raster/geotiff-writer.js';
+import { writeThroughLocalFile } from '../raster/output.js';
+import type { Stretch } from '../raster/stretch.js';
 import { IMAGE_EXTENSIONS } from '../raster/image-size.js';
-import { basenameUri, compareUtf8, joinUri, normalizeUri } from '../storage/uri.js';
+import { basenameUri, compareUtf8, joinUri, normalizeUri, parseUri } from '../storage/uri.js';
 import type { Storage } from '../storage/types.js';
 
-export type ChipFormat = 'jpeg' | 'png';
+export type ChipFormat = 'jpeg' | 'png' | 'tif';
 
 export interface SliceImagesOptions {
   /** An image file, or a directory / s3 prefix of images. */
@@ -40,15 +46,33 @@ export interface SliceImagesOptions {
   readonly minAreaRatio?: number;
   /** Leave out (and do not write) windows without a kept annotation. @default false */
   readonly ignoreNegatives?: boolean;
-  /** @default 'jpeg' */
+  /** @default 'jpeg'; 'tif': GeoTIFF chips, georeferenced when the source is */
   readonly format?: ChipFormat;
+  /** 1-based GeoTIFF bands for R, G, B (or one band, repeated). @default by band count, as `geobatch rgb` */
+  readonly bands?: readonly number[];
+  /** How GeoTIFF samples become 8-bit. @default none for 8-bit data, percentile 2-98 otherwise, as `geobatch rgb` */
+  readonly stretch?: Stretch;
+  /**
+   * Only these rows and columns of windows (0-based, end exclusive, in the order the windows are
+   * planned), e.g. to split a very large scene into several tasks; only the blocks they cover are read.
+   * @default every window
+   */
+  readonly windowGrid?: {
+    readonly rows?: readonly [number, number];
+    readonly cols?: readonly [number, number];
+  };
   /** JPEG quality. @default 90 */
   readonly quality?: number;
-  /** Most bytes of decoded rows held at once (at least one row of windows is). @default 64 MiB */
+  /**
+   * JPEG/PNG: most bytes of decoded rows held at once (at least one row of windows is). GeoTIFFs
+   * hold the block rows a row of windows covers, plus one. @default 64 MiB
+   */
   readonly bandBytes?: number;
   /** Encodes and writes in flight. @default 8 */
   readonly concurrency?: number;
   readonly signal?: AbortSignal;
+  /** Called after each row of windows with the chips written so far and the chips planned in all. */
+  readonly onProgress?: (chips: number, planned: number) => void;
 }
 
 export interface SliceImagesResult {
@@ -62,6 +86,12 @@ export interface SliceImagesResult {
   readonly annotationsUri: string;
   /** Whether chips.geojson was written (georeferenced sources). */
   readonly footprints: boolean;
+  /** Per image: how its pixels became 8-bit (e.g. bands and stretch), and warnings. */
+  readonly sources: readonly {
+    readonly uri: string;
+    readonly conversion: string;
+    readonly warnings: readonly string[];
+  }[];
 }
 
 export interface CocoInput {
@@ -76,7 +106,7 @@ export interface CocoInput {
 }
 
 function extensionOf(format: ChipFormat): string {
-  return format === 'jpeg' ? 'jpg' : 'png';
+  return format === 'jpeg' ? 'jpg' : format;
 }
 
 function isImage(uri: string): boolean {
@@ -121,45 +151,6 @@ function stemOf(name: string): string {
   const base = basenameUri(name);
   const dot = base.lastIndexOf('.');
   return dot > 0 ? base.slice(0, dot) : base;
-}
-
-/** Copies a window out of a band of rows (`band` starts at row `top` and spans the full width). */
-function cutWindow(
-  band: Buffer,
-  bandWidth: number,
-  channels: number,
-  top: number,
-  window: SliceWindow,
-): Buffer {
-  const [x0, y0, x1, y1] = window;
-  const rowBytes = (x1 - x0) * channels;
-  const out = Buffer.allocUnsafe(rowBytes * (y1 - y0));
-  for (let y = y0; y < y1; y++) {
-    const start = ((y - top) * bandWidth + x0) * channels;
-    band.copy(out, (y - y0) * rowBytes, start, start + rowBytes);
-  }
-  return out;
-}
-
-interface SourceGeoreference {
-  readonly gt: GeoTransform;
-  readonly epsg: number | null;
-  /** From the source CRS to CRS84; absent without an EPSG code. */
-  readonly toLonLat?: (x: number, y: number) => [number, number];
-}
-
-/** The geotransform and CRS of a GeoTIFF (GDAL's placement, PixelIsPoint included), if any. */
-async function sourceGeoreference(
-  storage: Storage,
-  uri: string,
-  signal?: AbortSignal,
-): Promise<SourceGeoreference | undefined> {
-  const { tiff } = await openTiff(storage, uri, signal ? { signal } : {});
-  const geo = (await readRasterInfo(tiff)).geo;
-  if (!geo) return undefined;
-  if (geo.epsg === null) return { gt: geo.geotransform, epsg: null };
-  const t = crsTransform({ epsg: geo.epsg, text: `EPSG:${geo.epsg}` }, CRS84);
-  return { gt: geo.geotransform, epsg: geo.epsg, toLonLat: (x, y) => t.forward(x, y) };
 }
 
 /** A chip's footprint as a GeoJSON feature in CRS84 (its four corners, lon/lat to 1e-9 degrees). */
@@ -231,6 +222,10 @@ export interface SliceSource {
 }
 
 function validateSliceImagesOptions(options: Omit<SliceImagesOptions, 'images'>): void {
+  const format = options.format ?? 'jpeg';
+  if (!['jpeg', 'png', 'tif'].includes(format)) {
+    throw new RasterError(`--format: expected jpeg, png or tif but got '${String(format)}'`);
+  }
   validateSliceOptions({
     size: options.size ?? 300,
     overlap: options.overlap ?? 0.2,
@@ -262,7 +257,6 @@ export async function sliceSources(
   const format = options.format ?? 'jpeg';
   const quality = options.quality ?? 90;
   const concurrency = Math.max(1, options.concurrency ?? 8);
-  const bandBytes = options.bandBytes ?? 64 * 2 ** 20;
   const signal = options.signal;
   const io = signal ? { signal } : {};
 
@@ -287,130 +281,102 @@ export async function sliceSources(
   }[] = [];
   let zeroArea = 0;
   let rle = 0;
+  let written = 0;
+  let planned = 0;
 
   const chipFiles = new ChipFileWriter(storage, signal);
-  const pending = new Set<Promise<void>>();
-  let failure: unknown;
-  const schedule = async (task: () => Promise<void>): Promise<void> => {
-    while (pending.size >= concurrency) await Promise.race(pending);
-    if (failure !== undefined) throw failure;
-    const p: Promise<void> = task()
-      .catch((error: unknown) => {
-        failure ??= error;
-      })
-      .finally(() => pending.delete(p));
-    pending.add(p);
-  };
+  const tasks = new BoundedTasks(concurrency);
 
+  const converted: { uri: string; conversion: string; warnings: readonly string[] }[] = [];
   for (const source of sources) {
-    const path = await storage.localPath(source.uri, io);
-    const meta = await sharp(path, { limitInputPixels: false }).metadata();
-    if (!meta.width || !meta.height || !meta.channels) {
-      throw new RasterError(`${source.uri}: cannot read the image size`);
-    }
-    if (meta.depth !== 'uchar') {
-      throw new RasterError(
-        `${source.uri}: samples are ${meta.depth ?? 'unknown'}; chip slice expects 8-bit images (convert with 'geobatch rgb' first)`,
+    const rows = await openChipRows(storage, source.uri, options);
+    try {
+      converted.push({ uri: source.uri, conversion: rows.conversion, warnings: rows.warnings });
+      const geo = rows.geo;
+      const toLonLat = geo?.epsg != null ? lonLatOf(geo.epsg) : undefined;
+      const prepared = prepareAnnotations(source.annotations, source.labelsUri ?? source.uri);
+      zeroArea += prepared.zeroArea;
+      rle += prepared.rle;
+      const slices = selectWindows(
+        planImageSlices(
+          { width: rows.width, height: rows.height, stem: stemOf(source.name) },
+          prepared.annotations,
+          { size, overlap, minAreaRatio, ext, ...(options.ignoreNegatives ? { ignoreNegatives: true } : {}) },
+        ),
+        options.windowGrid,
       );
-    }
-    const geo = /\.tiff?$/i.test(source.uri)
-      ? await sourceGeoreference(storage, source.uri, signal)
-      : undefined;
-    const prepared = prepareAnnotations(source.annotations, source.labelsUri ?? source.uri);
-    zeroArea += prepared.zeroArea;
-    rle += prepared.rle;
-    const slices = planImageSlices(
-      { width: meta.width, height: meta.height, stem: stemOf(source.name) },
-      prepared.annotations,
-      { size, overlap, minAreaRatio, ext, ...(options.ignoreNegatives ? { ignoreNegatives: true } : {}) },
-    );
-    // group the slices by their band of rows; windows of one row share y0 and y1
-    const bands: { top: number; bottom: number; slices: typeof slices }[] = [];
-    for (const s of slices) {
-      const last = bands[bands.length - 1];
-      if (last && last.top === s.window[1] && last.bottom === s.window[3]) last.slices.push(s);
-      else bands.push({ top: s.window[1], bottom: s.window[3], slices: [s] });
-    }
-    if (bands.length === 0) continue;
-    const width = meta.width;
-    const channels = meta.channels;
-    const rowBytes = width * channels;
-    const emit = async (band: (typeof bands)[number], rows: Buffer, rowsTop: number): Promise<void> => {
-      for (const s of band.slices) {
-        signal?.throwIfAborted();
-        const imageId = outImages.length + 1;
-        const [x0, y0, x1, y1] = s.window;
-        outImages.push({
-          id: imageId,
-          file_name: s.fileName,
-          width: x1 - x0,
-          height: y1 - y0,
-          ...(geo
-            ? {
-                geotransform: windowGeoTransform(geo.gt, x0, y0),
-                ...(geo.epsg !== null ? { crs: `EPSG:${geo.epsg}` } : {}),
-              }
-            : {}),
-        });
-        if (geo?.toLonLat)
-          footprints.push(footprintFeature(geo.gt, geo.toLonLat, s.window, s.fileName, source.uri));
-        for (const a of s.annotations) {
-          outAnnotations.push({
-            id: outAnnotations.length + 1,
-            image_id: imageId,
-            category_id: a.categoryId,
-            bbox: a.bbox,
-            segmentation: a.segmentation,
-            area: a.area,
-            iscrowd: 0,
+      // group the slices by their band of rows; windows of one row share y0 and y1
+      const bands: (RowBand & { slices: typeof slices })[] = [];
+      for (const s of slices) {
+        const last = bands[bands.length - 1];
+        if (last && last.top === s.window[1] && last.bottom === s.window[3]) last.slices.push(s);
+        else bands.push({ top: s.window[1], bottom: s.window[3], slices: [s] });
+      }
+      if (bands.length === 0) continue;
+      rows.plan(bands, [
+        Math.min(...slices.map((s) => s.window[0])),
+        Math.max(...slices.map((s) => s.window[2])),
+      ]);
+      for (const band of bands) {
+        await rows.load(band);
+        for (const s of band.slices) {
+          signal?.throwIfAborted();
+          const imageId = outImages.length + 1;
+          const [x0, y0, x1, y1] = s.window;
+          const chipGt = geo ? windowGeoTransform(geo.gt, x0, y0) : undefined;
+          outImages.push({
+            id: imageId,
+            file_name: s.fileName,
+            width: x1 - x0,
+            height: y1 - y0,
+            ...(geo
+              ? { geotransform: chipGt!, ...(geo.epsg !== null ? { crs: `EPSG:${geo.epsg}` } : {}) }
+              : {}),
+          });
+          if (geo && toLonLat)
+            footprints.push(footprintFeature(geo.gt, toLonLat, s.window, s.fileName, source.uri));
+          for (const a of s.annotations) {
+            outAnnotations.push({
+              id: outAnnotations.length + 1,
+              image_id: imageId,
+              category_id: a.categoryId,
+              bbox: a.bbox,
+              segmentation: a.segmentation,
+              area: a.area,
+              iscrowd: 0,
+            });
+          }
+          const pixels = rows.cut(s.window);
+          const uri = joinUri(options.out, 'images', s.fileName);
+          const chip = {
+            width: x1 - x0,
+            height: y1 - y0,
+            channels: rows.channels as 1 | 2 | 3 | 4,
+            alpha: rows.alpha,
+          };
+          await tasks.run(async () => {
+            if (format === 'tif') {
+              await writeTifChip(storage, uri, pixels, chip, rows.nodata, geo, chipGt, signal);
+              return;
+            }
+            const encoder = sharp(pixels, {
+              raw: { width: chip.width, height: chip.height, channels: chip.channels },
+            });
+            const bytes = await (
+              format === 'jpeg' ? encoder.jpeg({ quality, optimiseCoding: false }) : encoder.png()
+            ).toBuffer();
+            await chipFiles.write(uri, bytes);
           });
         }
-        const pixels = cutWindow(rows, width, channels, rowsTop, s.window);
-        await schedule(async () => {
-          const encoder = sharp(pixels, { raw: { width: x1 - x0, height: y1 - y0, channels } });
-          const bytes = await (
-            format === 'jpeg' ? encoder.jpeg({ quality, optimiseCoding: false }) : encoder.png()
-          ).toBuffer();
-          await chipFiles.write(joinUri(options.out, 'images', s.fileName), bytes);
-        });
+        written += band.slices.length;
+        options.onProgress?.(written, planned + slices.length);
       }
-    };
-    // decode spans of consecutive bands, each at most `bandBytes` (or one band), and cut the
-    // chips from memory (REFERENCE §6); the next span decodes while this one's chips encode, so
-    // peak memory is about two spans, whatever the scene's size
-    const spans: { first: number; end: number; top: number; bottom: number }[] = [];
-    for (let first = 0; first < bands.length;) {
-      let end = first + 1;
-      while (end < bands.length && (bands[end]!.bottom - bands[first]!.top) * rowBytes <= bandBytes) end++;
-      spans.push({ first, end, top: bands[first]!.top, bottom: bands[end - 1]!.bottom });
-      first = end;
-    }
-    const decode = async (span: (typeof spans)[number]): Promise<Buffer> => {
-      const { data, info } = await sharp(path, { limitInputPixels: false })
-        .extract({ left: 0, top: span.top, width, height: span.bottom - span.top })
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      if (info.channels !== channels || info.width !== width) {
-        throw new RasterError(
-          `${source.uri}: decoded ${info.channels} channels x ${info.width} px, expected ${channels} x ${width}; unsupported colour space '${meta.space ?? 'unknown'}'?`,
-        );
-      }
-      return data;
-    };
-    let next: Promise<Buffer> = decode(spans[0]!);
-    for (let k = 0; k < spans.length; k++) {
-      const span = spans[k]!;
-      const data = await next;
-      if (k + 1 < spans.length) {
-        next = decode(spans[k + 1]!);
-        // a failure is reported when the span is awaited; don't let it surface as unhandled first
-        next.catch(() => undefined);
-      }
-      for (let i = span.first; i < span.end; i++) await emit(bands[i]!, data, span.top);
+      planned += slices.length;
+    } finally {
+      await rows.close();
     }
   }
-  await Promise.all(pending);
-  if (failure !== undefined) throw failure;
+  await tasks.drain();
 
   if (footprints.length > 0) {
     await storage.writeAtomic(
@@ -435,5 +401,106 @@ export async function sliceSources(
     zeroArea,
     rle,
     annotationsUri,
+    sources: converted,
   };
+}
+
+/** Opens an image for slicing: GeoTIFFs with lib/raster (any layout, converted to 8-bit RGB), others with sharp. */
+async function openChipRows(
+  storage: Storage,
+  uri: string,
+  options: Omit<SliceImagesOptions, 'images' | 'coco'>,
+): Promise<ChipRows> {
+  const signal = options.signal;
+  if (isTiffName(uri)) {
+    const rows = await RasterRows.open(storage, uri, {
+      ...(options.bands ? { bands: options.bands } : {}),
+      ...(options.stretch ? { stretch: options.stretch } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    // a local 8-bit RGB file taken as it is decodes faster with sharp (libtiff), to the same pixels
+    if (!rows.identity || parseUri(uri).kind !== 'local') return rows;
+    await rows.close();
+    return SharpRows.open(storage, uri, {
+      ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),
+      ...(signal ? { signal } : {}),
+      ...(rows.geo ? { geo: rows.geo } : {}),
+      conversion: rows.conversion,
+    });
+  }
+  if (options.bands || options.stretch) {
+    throw new RasterError(
+      `${uri}: --bands and --stretch apply to GeoTIFF images; JPEG and PNG images are sliced as they are`,
+    );
+  }
+  return SharpRows.open(storage, uri, {
+    ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** From a CRS (EPSG code) to CRS84 lon/lat. */
+function lonLatOf(epsg: number): (x: number, y: number) => [number, number] {
+  const t = crsTransform({ epsg, text: `EPSG:${epsg}` }, CRS84);
+  return (x, y) => t.forward(x, y);
+}
+
+/** The planned slices in the rows and columns of windows `grid` selects (all without one). */
+function selectWindows<T extends { readonly window: SliceWindow }>(
+  slices: readonly T[],
+  grid: SliceImagesOptions['windowGrid'],
+): T[] {
+  if (!grid || (!grid.rows && !grid.cols)) return [...slices];
+  for (const [name, range] of [
+    ['rows', grid.rows],
+    ['cols', grid.cols],
+  ] as const) {
+    if (
+      range &&
+      !(Number.isInteger(range[0]) && Number.isInteger(range[1]) && range[0] >= 0 && range[1] > range[0])
+    ) {
+      throw new RasterError(
+        `windowGrid.${name}: expected [first, end) with 0 <= first < end, integers, but got ${JSON.stringify(range)}`,
+      );
+    }
+  }
+  const ys = [...new Set(slices.map((s) => s.window[1]))].sort((a, b) => a - b);
+  const xs = [...new Set(slices.map((s) => s.window[0]))].sort((a, b) => a - b);
+  const inRange = (i: number, r: readonly [number, number] | undefined): boolean =>
+    !r || (i >= r[0] && i < r[1]);
+  return slices.filter(
+    (s) => inRange(ys.indexOf(s.window[1]), grid.rows) && inRange(xs.indexOf(s.window[0]), grid.cols),
+  );
+}
+
+/** Writes one GeoTIFF chip (DEFLATE, one tile), with the window's geotransform and the scene's CRS. */
+async function writeTifChip(
+  storage: Storage,
+  uri: string,
+  pixels: Buffer,
+  chip: { width: number; height: number; channels: number; alpha: boolean },
+  nodata: number | undefined,
+  geo: ChipGeoreference | undefined,
+  gt: GeoTransform | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const data = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+  await writeThroughLocalFile(
+    storage,
+    uri,
+    (path) =>
+      writeGeoTiff(path, data, {
+        width: chip.width,
+        height: chip.height,
+        bands: chip.channels,
+        dtype: 'uint8',
+        tileSize: Math.min(512, Math.ceil(Math.max(chip.width, chip.height) / 16) * 16),
+        alpha: chip.alpha,
+        ...(gt ? { geotransform: gt } : {}),
+        ...(geo?.epsg != null ? { epsg: geo.epsg, crsKind: geo.crsKind } : {}),
+        ...(nodata !== undefined ? { nodata } : {}),
+        ...(signal ? { signal } : {}),
+      }),
+    signal ? { signal } : {},
+  );
 }

@@ -1,24 +1,9 @@
 import { Command, Option } from 'commander';
 import { UsageError } from './errors.js';
+import { gridCommand, locateCommand } from './chip-grid.js';
+import { retileCommand } from './chip-retile.js';
 import { cliStorage } from './storage.js';
-
-function numberOption(flag: string, min: number, max: number, integer = false): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (
-      value.trim() === '' ||
-      !Number.isFinite(n) ||
-      n < min ||
-      n > max ||
-      (integer && !Number.isInteger(n))
-    ) {
-      throw new UsageError(
-        `${flag}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}] but got '${value}'`,
-      );
-    }
-    return n;
-  };
-}
+import { numberOption } from './options.js';
 
 function overlapOption(value: string): number {
   const n = Number(value);
@@ -33,15 +18,23 @@ const sliceCommand = new Command('slice')
   .summary('cut images and their COCO labels into overlapping slices, as `sahi coco slice` does')
   .description(
     [
-      'Cut 8-bit images (JPEG, PNG or 8-bit TIFF; a file, a directory or an s3://',
-      'prefix) into size x size slices with the windows and annotation rules of',
-      'SAHI 0.11: step = size - floor(overlap * size), edge windows shifted back',
+      'Cut images (GeoTIFF of any band count and sample type, JPEG or PNG; a file,',
+      'a directory or an s3:// prefix) into size x size slices with the windows',
+      'and annotation rules of SAHI 0.11: step = size - floor(overlap * size), edge windows shifted back',
       'inside the image, annotations clipped to each window and kept when their',
       'clipped area is at least --min-area-ratio of their area.',
       'Writes <out>/images/<stem>_<x0>_<y0>_<x1>_<y1>.<ext> and <out>/annotations.json',
       '(file_name relative to <out>/images). Unlike SAHI, zero-area and RLE',
       'annotations are skipped and counted, and with --ignore-negatives the',
       'slices without annotations are not written at all.',
+      '',
+      'GeoTIFFs are read block by block (by byte ranges on s3://, never whole) and',
+      'converted to 8-bit RGB on the fly as `geobatch rgb` does: default bands by',
+      'band count (1: grey; 3 or RGB: 1,2,3; 4: 3,2,1; 8: 5,3,2), stretch none for',
+      '8-bit data, else percentiles 2-98 of a sample of valid pixels, computed once',
+      'per scene; no-data becomes 0. --format tif writes GeoTIFF chips with the',
+      "window's geotransform and the scene's CRS. Georeferenced scenes also get",
+      '<out>/chips.geojson (chip footprints in CRS84).',
     ].join('\n'),
   )
   .requiredOption('--images <path>', 'image file, directory or s3:// prefix')
@@ -56,8 +49,24 @@ const sliceCommand = new Command('slice')
     0.1,
   )
   .option('--ignore-negatives', 'leave out slices without annotations', false)
-  .addOption(new Option('--format <format>', 'chip format').choices(['jpeg', 'png']).default('jpeg'))
+  .addOption(
+    new Option('--format <format>', 'chip format (tif: georeferenced GeoTIFF)')
+      .choices(['jpeg', 'png', 'tif'])
+      .default('jpeg'),
+  )
   .option('--quality <q>', 'JPEG quality', numberOption('--quality', 1, 100, true), 90)
+  .option('--bands <list>', 'GeoTIFF bands for R,G,B, counted from 1 (e.g. 5,3,2), or one band for grey')
+  .addOption(
+    new Option(
+      '--stretch <kind>',
+      'how GeoTIFF values become 0..255 (default: percentile, or none for 8-bit input)',
+    ).choices(['percentile', 'minmax', 'range', 'none']),
+  )
+  .option('--percentiles <low,high>', 'percentiles of the percentile stretch', '2,98')
+  .option(
+    '--range <min,max>',
+    'fixed range for every band, or min,max,min,max,min,max for R,G,B (implies --stretch range)',
+  )
   .option('--json', 'print the result as JSON', false)
   .action(
     async (opts: {
@@ -68,15 +77,57 @@ const sliceCommand = new Command('slice')
       overlap: number;
       minAreaRatio: number;
       ignoreNegatives: boolean;
-      format: 'jpeg' | 'png';
+      format: 'jpeg' | 'png' | 'tif';
       quality: number;
+      bands?: string;
+      stretch?: string;
+      percentiles: string;
+      range?: string;
       json: boolean;
     }) => {
       if (opts.ignoreNegatives && !opts.coco) {
         throw new UsageError('--ignore-negatives needs --coco (without labels every slice is negative)');
       }
+      const { parseBands, parseStretch } = await import('../raster/stretch.js');
+      let bands: number[] | undefined;
+      let stretch: ReturnType<typeof parseStretch>;
+      try {
+        bands = opts.bands === undefined ? undefined : parseBands(opts.bands);
+        stretch = parseStretch(opts);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
       const { sliceImages } = await import('../chip/slice-images.js');
       const started = performance.now();
+      // one progress line on stderr, on a terminal only, drawn with the run bars' renderer
+      const { renderStageLine } = await import('./progress.js');
+      let drawn = 0;
+      const progress = process.stderr.isTTY
+        ? {
+            update: (done: number, total: number): void => {
+              const now = Date.now();
+              if (done < total && now - drawn < 100) return;
+              drawn = now;
+              const bar = {
+                name: 'slice',
+                tasks: total,
+                done,
+                skipped: 0,
+                failed: 0,
+                blocked: 0,
+                running: 0,
+              };
+              const line = renderStageLine(
+                { ...bar, firstStart: started + performance.timeOrigin },
+                5,
+                30,
+                now,
+              );
+              process.stderr.write(`\r\x1b[2K${line}`);
+            },
+            done: (): void => void (drawn && process.stderr.write('\r\x1b[2K')),
+          }
+        : undefined;
       const result = await sliceImages(cliStorage(), {
         images: opts.images,
         ...(opts.coco ? { coco: opts.coco } : {}),
@@ -87,7 +138,10 @@ const sliceCommand = new Command('slice')
         ignoreNegatives: opts.ignoreNegatives,
         format: opts.format,
         quality: opts.quality,
-      });
+        ...(bands ? { bands } : {}),
+        ...(stretch ? { stretch } : {}),
+        ...(progress ? { onProgress: progress.update } : {}),
+      }).finally(() => progress?.done());
       const seconds = (performance.now() - started) / 1000;
       if (opts.json) {
         process.stdout.write(JSON.stringify({ ...result, seconds }) + '\n');
@@ -141,4 +195,7 @@ const nodataIndexCommand = new Command('nodata-index')
 export const chipCommand = new Command('chip')
   .summary('cut scenes into chips for training and inference')
   .addCommand(sliceCommand.exitOverride())
-  .addCommand(nodataIndexCommand.exitOverride());
+  .addCommand(nodataIndexCommand.exitOverride())
+  .addCommand(gridCommand.exitOverride())
+  .addCommand(locateCommand.exitOverride())
+  .addCommand(retileCommand.exitOverride());

@@ -1,17 +1,8 @@
 import { Command } from 'commander';
 import { writeDemoData } from '../demo/write-demo-data.js';
 import type { DemoDataResult } from '../demo/write-demo-data.js';
-import { InterruptedError, UsageError } from './errors.js';
-
-function integerOption(flag: string, min: number, max: number): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
-      throw new UsageError(`${flag}: expected an integer in [${min}, ${max}] but got '${value}'`);
-    }
-    return n;
-  };
-}
+import { InterruptedError } from './errors.js';
+import { integerOption } from './options.js';
 
 function summaryText(result: DemoDataResult, seconds: number): string {
   const lines = [`wrote demo data to ${result.dir} in ${seconds.toFixed(1)} s`];
@@ -32,9 +23,12 @@ function summaryText(result: DemoDataResult, seconds: number): string {
 
 export const demoDataCommand = new Command('demo-data')
   .description(
-    'Write the quickstart demo data: synthetic 4-band WorldView-like GeoTIFF scenes in UTM with\n' +
-      'buildings, vehicles and storage tanks, their labels (xView-style GeoJSON and polygons in the\n' +
-      'image CRS), a demo.json manifest and a README. The same seed gives the same bytes.',
+    [
+      'Write the quickstart demo data: synthetic 4-band WorldView-like GeoTIFF',
+      'scenes in UTM with buildings, vehicles and storage tanks, their labels',
+      '(xView-style GeoJSON and polygons in the image CRS), a demo.json manifest',
+      'and a README. The same seed gives the same bytes.',
+    ].join('\n'),
   )
   .argument('<dir>', 'output folder (created if missing)')
   .option('--size <px>', 'width and height of each scene in pixels', integerOption('--size', 64, 20000), 3000)

@@ -22,3 +22,35 @@ export function parseInterval(value: string): number {
   }
   return n;
 }
+
+/**
+ * Commander parser for a number option in [min, max] (an integer when `integer`), throwing a
+ * UsageError that names the flag, the range and the bad value.
+ */
+export function numberOption(
+  flag: string,
+  min: number,
+  max: number,
+  integer = false,
+): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (
+      value.trim() === '' ||
+      !Number.isFinite(n) ||
+      n < min ||
+      n > max ||
+      (integer && !Number.isInteger(n))
+    ) {
+      throw new UsageError(
+        `${flag}: expected ${integer ? 'an integer' : 'a number'} in [${min}, ${max}] but got '${value}'`,
+      );
+    }
+    return n;
+  };
+}
+
+/** `numberOption(flag, min, max, true)`. */
+export function integerOption(flag: string, min: number, max: number): (value: string) => number {
+  return numberOption(flag, min, max, true);
+}

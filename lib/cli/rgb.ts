@@ -4,6 +4,7 @@ import { cliStorage } from './storage.js';
 // types only: the raster code itself is imported when the command runs
 import type { RgbResult } from '../raster/rgb.js';
 import type { Stretch } from '../raster/stretch.js';
+import { numberOption } from './options.js';
 
 /** Runs an option parser, turning its error into a usage error (exit code 2). */
 function usage<T>(parse: () => T): T {
@@ -12,16 +13,6 @@ function usage<T>(parse: () => T): T {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-}
-
-function numberOption(flag: string, min: number, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-      throw new UsageError(`${flag}: expected a number in [${min}, ${max}] but got '${value}'`);
-    }
-    return n;
-  };
 }
 
 function fmt(v: number): string {
@@ -92,7 +83,7 @@ export const rgbCommand = new Command('rgb')
       'jpeg',
     ]),
   )
-  .option('--quality <q>', 'JPEG quality', numberOption('--quality', 1, 100), 90)
+  .option('--quality <q>', 'JPEG quality', numberOption('--quality', 1, 100, true), 90)
   .option('--json', 'print the result as JSON', false)
   .action(
     async (

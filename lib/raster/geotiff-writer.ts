@@ -67,6 +67,11 @@ const DTYPES: Readonly<Record<RasterDType, DTypeInfo>> = {
   float64: { bytes: 8, sampleFormat: 3, ctor: Float64Array, min: -Number.MAX_VALUE, max: Number.MAX_VALUE },
 };
 
+/** A zeroed typed array of `length` samples of `dtype`. */
+export function newPixelArray<D extends RasterDType>(dtype: D, length: number): PixelArrayTypes[D] {
+  return new DTYPES[dtype].ctor(length) as PixelArrayTypes[D];
+}
+
 /** The dtype names the writer knows, for messages and CLI choices. */
 export const RASTER_DTYPES: readonly RasterDType[] = Object.keys(DTYPES) as RasterDType[];
 

@@ -13,7 +13,7 @@ import { GeoTiffWriter } from './geotiff-writer.js';
 import type { SampleType } from './info.js';
 import { pamAuxXml, worldFileText, worldFileUri, writeThroughLocalFile } from './output.js';
 import { openRaster } from './reader.js';
-import type { BandArray, DecodedBlock } from './reader.js';
+import type { BandArray, DecodedBlock, OpenRaster } from './reader.js';
 import {
   buildLut,
   checkBands,
@@ -99,12 +99,71 @@ export function formatExtension(format: RgbFormat): string {
   return format === 'gtiff' ? '.tif' : format === 'png' ? '.png' : '.jpg';
 }
 
-interface ChannelMap {
+export interface ChannelMap {
   /** Index into the block's band views. */
   readonly view: number;
   readonly map: LinearMap;
   readonly lut: Uint8Array | undefined;
   readonly lutOffset: number;
+}
+
+/** The per-channel maps from source bands to 8-bit, with what they came from (see {@link rgbChannelMaps}). */
+export interface RgbChannelMaps {
+  /** One map per output channel (R, G, B), indexing into the views of blocks read with `distinct`. */
+  readonly maps: ChannelMap[];
+  /** 0-based source bands to read, each once. */
+  readonly distinct: number[];
+  /** Source value range mapped to the output range, per output band. */
+  readonly ranges: [number, number][];
+  /** What the statistics were computed on; null when the stretch needed none. */
+  readonly sampledFrom: string | null;
+  readonly warnings: string[];
+}
+
+/**
+ * The maps `geobatch rgb` applies to turn 1-based source `bands` (R, G, B) of a raster's full
+ * resolution into 8-bit values: the stretch's ranges, from sampled statistics of valid pixels
+ * when it needs them (computed here, once), and a lookup table per band for 8- and 16-bit
+ * integers. With `reserveZero`, valid pixels map to 1..255 and 0 is left for no-data.
+ */
+export async function rgbChannelMaps(
+  raster: OpenRaster,
+  bands: readonly number[],
+  stretch: Stretch,
+  nodata: number | null,
+  reserveZero: boolean,
+  options: { readonly sampleMaxPixels?: number; readonly signal?: AbortSignal } = {},
+): Promise<RgbChannelMaps> {
+  const level = await raster.level(0);
+  const distinct = [...new Set(bands.map((b) => b - 1))];
+  const warnings: string[] = [];
+  let sampledFrom: string | null = null;
+  let histograms: Parameters<typeof stretchRanges>[1] = [];
+  if (stretch.kind === 'percentile' || stretch.kind === 'minmax') {
+    const sample = await sampleBands(raster, distinct, {
+      nodata,
+      ...(options.sampleMaxPixels ? { maxPixels: options.sampleMaxPixels } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    sampledFrom = sample.sampledFrom;
+    histograms = bands.map((b) => sample.histograms[distinct.indexOf(b - 1)]);
+    if (sample.validPixels === 0) {
+      warnings.push(
+        `${raster.uri}: the statistics sample (${sample.sampledFrom}) has no valid pixels; bands map [0, 1]`,
+      );
+    }
+  }
+  const ranges = stretchRanges(stretch, histograms, 3);
+  const maps: ChannelMap[] = bands.map((b, i) => {
+    const [lo, hi] = ranges[i]!;
+    const map: LinearMap =
+      stretch.kind === 'none'
+        ? { lo: 0, hi: 255, dstMin: 0, dstMax: 255, floor: reserveZero ? 1 : 0 }
+        : { lo, hi, dstMin: reserveZero ? 1 : 0, dstMax: 255 };
+    const table = lutSize(level.dtype) ? buildLut(map, level.dtype) : undefined;
+    return { view: distinct.indexOf(b - 1), map, lut: table?.lut, lutOffset: table?.offset ?? 0 };
+  });
+  return { maps, distinct, ranges, sampledFrom, warnings };
 }
 
 /** Converts `input` to an 8-bit RGB image at `output` (local path or s3://). */
@@ -161,32 +220,12 @@ export async function convertToRgb(
     const reserveZero = maskable && !alpha;
     const outputNodata = reserveZero && format === 'gtiff' ? 0 : null;
 
-    let sampledFrom: string | null = null;
-    let histograms: Parameters<typeof stretchRanges>[1] = [];
-    if (stretch.kind === 'percentile' || stretch.kind === 'minmax') {
-      const sample = await sampleBands(raster, distinct, {
-        nodata,
-        ...(options.sampleMaxPixels ? { maxPixels: options.sampleMaxPixels } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      sampledFrom = sample.sampledFrom;
-      histograms = bands.map((b) => sample.histograms[distinct.indexOf(b - 1)]);
-      if (sample.validPixels === 0) {
-        warnings.push(
-          `${input}: the statistics sample (${sample.sampledFrom}) has no valid pixels; bands map [0, 1]`,
-        );
-      }
-    }
-    const ranges = stretchRanges(stretch, histograms, 3);
-    const maps: ChannelMap[] = bands.map((b, i) => {
-      const [lo, hi] = ranges[i]!;
-      const map: LinearMap =
-        stretch.kind === 'none'
-          ? { lo: 0, hi: 255, dstMin: 0, dstMax: 255, floor: reserveZero ? 1 : 0 }
-          : { lo, hi, dstMin: reserveZero ? 1 : 0, dstMax: 255 };
-      const table = lutSize(level.dtype) ? buildLut(map, level.dtype) : undefined;
-      return { view: distinct.indexOf(b - 1), map, lut: table?.lut, lutOffset: table?.offset ?? 0 };
+    const channelMaps = await rgbChannelMaps(raster, bands, stretch, nodata, reserveZero, {
+      ...(options.sampleMaxPixels ? { sampleMaxPixels: options.sampleMaxPixels } : {}),
+      ...(signal ? { signal } : {}),
     });
+    const { maps, ranges, sampledFrom } = channelMaps;
+    warnings.push(...channelMaps.warnings);
 
     const { width, height } = level;
     if (format !== 'gtiff' && width * height > MAX_ENCODED_PIXELS) {

@@ -243,3 +243,40 @@ export function describeStretch(stretch: Stretch): string {
       return 'none';
   }
 }
+
+/** The text of the stretch options `geobatch rgb` takes (`--stretch`, `--percentiles`, `--range`). */
+export interface StretchOptionsText {
+  readonly stretch?: string | undefined;
+  /** @default '2,98' */
+  readonly percentiles?: string | undefined;
+  readonly range?: string | undefined;
+}
+
+/**
+ * Parses `--stretch KIND [--percentiles LOW,HIGH] [--range MIN,MAX...]` as `geobatch rgb` does:
+ * `--range` alone implies `--stretch range`; undefined when neither is given (the default
+ * stretch then depends on the data).
+ */
+export function parseStretch(options: StretchOptionsText): Stretch | undefined {
+  const kind = options.stretch ?? (options.range !== undefined ? 'range' : undefined);
+  if (options.range !== undefined && kind !== 'range') {
+    throw new RasterError(`--range applies to --stretch range, not --stretch ${kind}`);
+  }
+  switch (kind) {
+    case undefined:
+      return undefined;
+    case 'percentile':
+      return { kind, ...parsePercentiles(options.percentiles ?? '2,98') };
+    case 'minmax':
+    case 'none':
+      return { kind };
+    case 'range':
+      if (options.range === undefined)
+        throw new RasterError('--stretch range: expected --range MIN,MAX as well');
+      return { kind, ranges: parseRanges(options.range) };
+    default:
+      throw new RasterError(
+        `--stretch: expected percentile, minmax, range or none but got '${String(kind)}'`,
+      );
+  }
+}

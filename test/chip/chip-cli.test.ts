@@ -41,7 +41,7 @@ describe('geobatch chip slice', () => {
     ['overlap 1', ['--overlap', '1'], /--overlap: expected a number in \[0, 1\) but got '1'/],
     ['overlap -0.2', ['--overlap', '-0.2'], /--overlap: expected a number in \[0, 1\)/],
     ['size 0', ['--size', '0'], /--size: expected an integer in \[1, 1000000\] but got '0'/],
-    ['format tif (not yet)', ['--format', 'tif'], /Allowed choices are jpeg, png/, 1],
+    ['format gif', ['--format', 'gif'], /Allowed choices are jpeg, png, tif/, 1],
     ['--ignore-negatives without --coco', ['--ignore-negatives'], /--ignore-negatives needs --coco/],
   ];
   for (const [name, args, message, code = 2] of bad) {

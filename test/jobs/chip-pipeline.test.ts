@@ -65,4 +65,53 @@ describe('chip stage in a pipeline', () => {
     };
     assert.equal(index.features.length, coco.images.length);
   });
+
+  it('chips the 4-band uint16 scenes directly, stretched on the fly, as georeferenced GeoTIFFs', async () => {
+    await writeFile(
+      join(dir, 'direct.yaml'),
+      `version: 1
+name: direct
+output: runs
+inputs:
+  scenes: data/*.tif
+stages:
+  chips:
+    job: chip
+    foreach: scenes
+    params: { size: 160, overlap: 0, format: tif, bands: [3, 2, 1], stretch: percentile, percentiles: [2, 98] }
+`,
+    );
+    const r = await geobatch(['run', join(dir, 'direct.yaml'), '--json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const run = join(
+      dir,
+      'runs/direct',
+      (await readdir(join(dir, 'runs/direct'))).find((n) => n !== 'latest.json')!,
+    );
+    const coco = JSON.parse(await readFile(join(run, 'chips/demo-002/annotations.json'), 'utf8')) as {
+      images: { file_name: string; geotransform: number[]; crs: string }[];
+    };
+    // 320 px scenes in 160 px chips, no overlap: 2 x 2
+    assert.deepEqual(
+      coco.images.map((i) => i.file_name),
+      [
+        'demo-002_0_0_160_160.tif',
+        'demo-002_160_0_320_160.tif',
+        'demo-002_0_160_160_320.tif',
+        'demo-002_160_160_320_320.tif',
+      ],
+    );
+    const chip = await readFile(join(run, 'chips/demo-002/images/demo-002_160_160_320_320.tif'));
+    // little-endian TIFF, 8-bit RGB chips made from the uint16 scene
+    assert.equal(chip.subarray(0, 4).toString('hex'), '49492a00');
+    const { fromArrayBuffer } = await import('geotiff');
+    const tiff = await fromArrayBuffer(chip.buffer.slice(chip.byteOffset, chip.byteOffset + chip.byteLength));
+    const image = await tiff.getImage();
+    assert.equal(image.getSamplesPerPixel(), 3);
+    assert.equal(image.getBitsPerSample(), 8);
+    const [ox, px, , oy, , py] = coco.images[3]!.geotransform;
+    assert.deepEqual(image.getOrigin().slice(0, 2), [ox, oy]);
+    assert.deepEqual(image.getResolution().slice(0, 2), [px, py]);
+    assert.match(coco.images[3]!.crs, /^EPSG:\d+$/);
+  });
 });

@@ -1,0 +1,658 @@
+/**
+ * `chip grid`: cuts a georeferenced raster into the chips of a tile grid (Maxar ARD cells of
+ * one UTM zone, or web-mercator XYZ tiles), one tileSize x tileSize chip per cell it overlaps.
+ *
+ * - On the grid (same CRS, pixel lattice aligned with the cell's within 1e-6 px) a chip is a pure
+ *   pixel window of the source; otherwise output pixels are warped by inverse mapping through an
+ *   approximate transformer (lib/chip/warp.ts, max error 0.125 source px) with nearest or bilinear
+ *   resampling.
+ * - Source pixels come from decoded blocks (byte ranges on S3), cached while chips are processed
+ *   in row order, so memory does not grow with the scene.
+ * - Any band count and sample type becomes 8-bit RGB as `geobatch rgb` makes it (default bands by
+ *   count, 2-98 percentile stretch of a sample computed once per scene; 8-bit data kept as is).
+ *   No-data (outside the source, or every band equal to the source no-data) is alpha 0 in PNG and
+ *   GeoTIFF chips and 0 in JPEG chips (whose valid pixels then use 1..255).
+ * - Outputs: the chips, `chips.geojson` (CRS84 footprints of written chips), `annotations.json`
+ *   with --coco, and `nodata-index.json` last: every cell with its class and valid fraction,
+ *   including the empty cells that `skipEmpty` leaves unwritten (`written: false`). A rerun with
+ *   the same parameters over a finished output does nothing.
+ */
+import sharp from 'sharp';
+import { GridError } from '../geo/grid-error.js';
+import { BoxIndex } from '../labels/box-index.js';
+import { LabelError } from '../labels/errors.js';
+import { signedArea, type Ring } from '../labels/geometry.js';
+import {
+  indexAnnotations,
+  prepareAnnotations,
+  sliceAnnotations,
+  type PreparedAnnotation,
+  type SliceSourceAnnotation,
+} from '../labels/slice.js';
+import { sampleBands } from '../raster/band-sample.js';
+import { RasterError } from '../raster/errors.js';
+import { newPixelArray, writeGeoTiff, type PixelArray, type RasterDType } from '../raster/geotiff-writer.js';
+import { writeThroughLocalFile } from '../raster/output.js';
+import { openRaster } from '../raster/reader.js';
+import {
+  buildLut,
+  defaultBands,
+  DEFAULT_PERCENTILES,
+  lutSize,
+  mapValue,
+  stretchRanges,
+  type LinearMap,
+  type Stretch,
+} from '../raster/stretch.js';
+import type { Storage } from '../storage/types.js';
+import { basenameUri, compareUtf8, joinUri } from '../storage/uri.js';
+import { BoundedTasks, ChipFileWriter } from './chip-files.js';
+import {
+  DEFAULT_TILE_SIZE,
+  planGridCells,
+  SceneGridMapping,
+  validateGridOptions,
+  type GridKind,
+  type SceneGeoreference,
+} from './grid-cells.js';
+import { BlockCache } from './grid-source.js';
+import { nodataClass, type NodataClass } from './nodata.js';
+import { readCoco } from './slice-images.js';
+import {
+  approximateMap,
+  DEFAULT_MAX_ERROR,
+  resampleChip,
+  windowMap,
+  type ChipMap,
+  type Resampling,
+} from './warp.js';
+
+export type GridChipFormat = 'png' | 'jpeg' | 'tif';
+export const GRID_CHIP_FORMATS: readonly GridChipFormat[] = ['png', 'jpeg', 'tif'];
+export const RESAMPLINGS: readonly Resampling[] = ['nearest', 'bilinear'];
+
+export interface ChipGridOptions {
+  /** A GeoTIFF (local path or s3://). */
+  readonly image: string;
+  /** Output folder or s3:// prefix. */
+  readonly out: string;
+  readonly grid: GridKind;
+  /** ARD level or web-mercator zoom, 1..24. */
+  readonly level: number;
+  /** @default 512 for ARD, 256 for web mercator */
+  readonly tileSize?: number;
+  /** @default 'png' */
+  readonly format?: GridChipFormat;
+  /** @default 'nearest' */
+  readonly resampling?: Resampling;
+  /** Write no chip for cells without valid pixels (they stay in the index, `written: false`). @default true */
+  readonly skipEmpty?: boolean;
+  /** ARD chips' catalog id. @default the image's file stem, letters and digits only */
+  readonly catalogId?: string;
+  /** COCO file with annotations in the scene's pixels. */
+  readonly coco?: string;
+  /** Keep a clipped annotation when trunc(clipped area) / trunc(area in the chip) >= this. @default 0.1 */
+  readonly minAreaRatio?: number;
+  /** JPEG quality. @default 90 */
+  readonly quality?: number;
+  /**
+   * GeoTIFF chips with every source band and the source's sample values (resampled, not
+   * stretched); no-data pixels get the source no-data value (0 without one). Only with format tif.
+   * @default false
+   */
+  readonly keepValues?: boolean;
+  /** Decoded source blocks kept for reuse, bytes. @default 128 MiB */
+  readonly cacheBytes?: number;
+  /** Encodes and writes in flight. @default 4 */
+  readonly concurrency?: number;
+  readonly signal?: AbortSignal;
+  /** Cells processed so far. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface GridIndexEntry {
+  /** Chip path relative to the output folder. */
+  readonly chip: string;
+  readonly class: NodataClass;
+  readonly validFraction: number;
+  readonly written: boolean;
+  /** Cell id (`Z21-0312...` or `z/x/y`). */
+  readonly cell: string;
+  readonly quadkey: string;
+  /** Whether the chip is a pure window of the source (no resampling). */
+  readonly window: boolean;
+}
+
+/** `<out>/nodata-index.json`: the shape `chip nodata-index` writes, with grid facts added. */
+export interface GridIndex {
+  /** The chips' no-data value: 0 for JPEG chips, null for chips with alpha. */
+  readonly nodata: number | null;
+  readonly counts: Record<NodataClass, number>;
+  readonly chips: readonly GridIndexEntry[];
+  /** What produced the index; a rerun with equal params is skipped. */
+  readonly params: Record<string, unknown>;
+}
+
+export interface ChipGridResult {
+  readonly image: string;
+  readonly grid: GridKind;
+  readonly level: number;
+  readonly tileSize: number;
+  readonly format: GridChipFormat;
+  readonly cells: number;
+  readonly written: number;
+  readonly counts: Record<NodataClass, number>;
+  /** Chips that were pure source windows, and warped ones. */
+  readonly windows: number;
+  readonly warped: number;
+  /** Largest interpolation error of the approximate transformer at its check points, source px. */
+  readonly maxTransformError: number;
+  readonly annotations: number;
+  readonly zeroArea: number;
+  readonly rle: number;
+  readonly indexUri: string;
+  readonly footprintsUri: string | undefined;
+  readonly annotationsUri: string | undefined;
+  /** The output was already complete for these parameters; nothing was done. */
+  readonly alreadyDone: boolean;
+}
+
+const EXTENSIONS: Record<GridChipFormat, string> = { png: 'png', jpeg: 'jpg', tif: 'tif' };
+
+function validate(options: ChipGridOptions): void {
+  validateGridOptions(options);
+  const format = options.format ?? 'png';
+  if (!GRID_CHIP_FORMATS.includes(format)) {
+    throw new GridError(
+      `Expected chip format ${GRID_CHIP_FORMATS.join(', ')} but received ${JSON.stringify(format)}`,
+    );
+  }
+  const resampling = options.resampling ?? 'nearest';
+  if (!RESAMPLINGS.includes(resampling)) {
+    throw new GridError(
+      `Expected resampling ${RESAMPLINGS.join(' or ')} but received ${JSON.stringify(resampling)}`,
+    );
+  }
+  const ratio = options.minAreaRatio ?? 0.1;
+  if (!(ratio >= 0 && ratio <= 1)) {
+    throw new LabelError(`Expected number in [0, 1] for min area ratio but received ${ratio}`);
+  }
+  const quality = options.quality ?? 90;
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+    throw new RasterError(`Expected integer in [1, 100] for JPEG quality but received ${quality}`);
+  }
+  if (options.keepValues && format !== 'tif') {
+    throw new GridError(`keepValues (--keep-values) needs format tif but format is ${format}`);
+  }
+  if (options.catalogId !== undefined && !/^[A-Za-z0-9]+$/.test(options.catalogId)) {
+    throw new GridError(
+      `Expected an alphanumeric catalog id but received ${JSON.stringify(options.catalogId)}`,
+    );
+  }
+}
+
+interface ChannelMap {
+  readonly band: number;
+  readonly map: LinearMap;
+  readonly lut: Uint8Array | undefined;
+  readonly offset: number;
+}
+
+function ringArea(rings: readonly Ring[]): number {
+  let area = 0;
+  for (const r of rings) area += Math.abs(signedArea(r));
+  return area;
+}
+
+/** The annotations of the scene for the image `name`: matched by file name, or the only image. */
+async function sceneAnnotations(
+  storage: Storage,
+  coco: string,
+  image: string,
+  signal?: AbortSignal,
+): Promise<{ annotations: SliceSourceAnnotation[]; categories: readonly unknown[] }> {
+  const data = await readCoco(storage, coco, signal);
+  const name = basenameUri(image);
+  let match = data.images.find((i) => basenameUri(String(i.file_name)) === name);
+  if (!match && data.images.length === 1) match = data.images[0];
+  if (!match) {
+    throw new LabelError(
+      `${coco}: no image has file_name ${JSON.stringify(name)} (of --image ${image}) and the file lists ${data.images.length} images; expected one image or one named ${name}`,
+    );
+  }
+  return {
+    annotations: data.annotations.filter((a) => a.image_id === match.id),
+    categories: data.categories,
+  };
+}
+
+/** Cuts the scene into grid chips; throws RasterError/GridError/LabelError naming the file for bad input. */
+export async function chipGrid(storage: Storage, options: ChipGridOptions): Promise<ChipGridResult> {
+  validate(options);
+  const signal = options.signal;
+  const io = signal ? { signal } : {};
+  const format = options.format ?? 'png';
+  const ext = EXTENSIONS[format];
+  const resampling = options.resampling ?? 'nearest';
+  const skipEmpty = options.skipEmpty ?? true;
+  const tileSize = options.tileSize ?? DEFAULT_TILE_SIZE[options.grid];
+  const minAreaRatio = options.minAreaRatio ?? 0.1;
+  const quality = options.quality ?? 90;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const indexUri = joinUri(options.out, 'nodata-index.json');
+
+  const raster = await openRaster(storage, options.image, io);
+  try {
+    const info = raster.info;
+    if (!info.geo) {
+      throw new RasterError(
+        `${options.image}: has no georeferencing (no ModelTiepoint/ModelPixelScale or ModelTransformation tags); chip grid needs a georeferenced GeoTIFF (assign one with gdal_translate -a_srs -a_ullr)`,
+      );
+    }
+    if (info.geo.epsg === null) {
+      throw new RasterError(
+        `${options.image}: the CRS has no EPSG code (user-defined GeoKeys); chip grid needs an EPSG CRS (reproject with gdalwarp -t_srs EPSG:<code>)`,
+      );
+    }
+    const params: Record<string, unknown> = {
+      image: options.image,
+      size: raster.fileSize,
+      grid: options.grid,
+      level: options.level,
+      tileSize,
+      format,
+      resampling,
+      skipEmpty,
+      catalogId: options.catalogId ?? null,
+      coco: options.coco ?? null,
+      minAreaRatio,
+      quality,
+      keepValues: options.keepValues ?? false,
+    };
+    const previous = await readPreviousIndex(storage, indexUri, io);
+    if (previous && JSON.stringify(previous.params) === JSON.stringify(params)) {
+      const written = previous.chips.filter((c) => c.written).length;
+      return {
+        image: options.image,
+        grid: options.grid,
+        level: options.level,
+        tileSize,
+        format,
+        cells: previous.chips.length,
+        written,
+        counts: previous.counts,
+        windows: previous.chips.filter((c) => c.window).length,
+        warped: previous.chips.filter((c) => !c.window).length,
+        maxTransformError: 0,
+        annotations: 0,
+        zeroArea: 0,
+        rle: 0,
+        indexUri,
+        footprintsUri: written > 0 ? joinUri(options.out, 'chips.geojson') : undefined,
+        annotationsUri: options.coco ? joinUri(options.out, 'annotations.json') : undefined,
+        alreadyDone: true,
+      };
+    }
+    const scene: SceneGeoreference = {
+      uri: options.image,
+      width: info.width,
+      height: info.height,
+      geotransform: info.geo.geotransform,
+      epsg: info.geo.epsg,
+    };
+    const cells = planGridCells(scene, {
+      grid: options.grid,
+      level: options.level,
+      tileSize,
+      ...(options.catalogId !== undefined ? { catalogId: options.catalogId } : {}),
+    });
+    const mapping = new SceneGridMapping(scene);
+    const level = await raster.level(0);
+
+    // bands and stretch as `geobatch rgb` chooses them, statistics sampled once per scene
+    const keepValues = options.keepValues ?? false;
+    if (keepValues && level.dtype === 'int8') {
+      throw new RasterError(
+        `${options.image}: int8 samples cannot be kept in GeoTIFF chips (--keep-values); leave it out for 8-bit RGB chips`,
+      );
+    }
+    const bands = keepValues
+      ? Array.from({ length: level.bands }, (_, i) => i + 1)
+      : defaultBands(level.bands, info.photometric === 'rgb' || level.mode === 'rgb', options.image);
+    const distinct = [...new Set(bands.map((b) => b - 1))];
+    const nodata = info.nodata;
+    const alpha = format !== 'jpeg' && !keepValues;
+    const channels = keepValues ? distinct.length : alpha ? 4 : 3;
+    const stretch: Stretch =
+      level.dtype === 'uint8' ? { kind: 'none' } : { kind: 'percentile', ...DEFAULT_PERCENTILES };
+    let histograms: Parameters<typeof stretchRanges>[1] = [];
+    if (stretch.kind === 'percentile' && !keepValues) {
+      const sample = await sampleBands(raster, distinct, { nodata, ...io });
+      histograms = bands.map((b) => sample.histograms[distinct.indexOf(b - 1)]);
+    }
+    const ranges = stretchRanges(stretch, histograms, 3);
+    const floor = alpha ? 0 : 1;
+    const float = level.dtype === 'float32' || level.dtype === 'float64';
+    const maps: ChannelMap[] = bands.map((b, i) => {
+      const [lo, hi] = ranges[i]!;
+      const map: LinearMap =
+        stretch.kind === 'none'
+          ? { lo: 0, hi: 255, dstMin: 0, dstMax: 255, floor }
+          : { lo, hi, dstMin: floor, dstMax: 255 };
+      const table = lutSize(level.dtype) ? buildLut(map, level.dtype) : undefined;
+      return { band: distinct.indexOf(b - 1), map, lut: table?.lut, offset: table?.offset ?? 0 };
+    });
+
+    // annotations in scene pixels, indexed by their bounds
+    let prepared: readonly PreparedAnnotation[] = [];
+    let categories: readonly unknown[] = [];
+    let zeroArea = 0;
+    let rle = 0;
+    if (options.coco) {
+      const found = await sceneAnnotations(storage, options.coco, options.image, signal);
+      const p = prepareAnnotations(found.annotations, options.coco);
+      prepared = p.annotations;
+      zeroArea = p.zeroArea;
+      rle = p.rle;
+      categories = found.categories;
+    }
+    const sceneIndex = new BoxIndex(Math.max(64, Math.ceil(Math.max(info.width, info.height) / 64)));
+    for (const a of prepared) sceneIndex.insert(a.bounds);
+
+    const cache = new BlockCache(level, distinct, options.cacheBytes);
+    const pixels = tileSize * tileSize;
+    const values = new Float64Array(distinct.length * pixels);
+    const valid = new Uint8Array(pixels);
+    const entries: GridIndexEntry[] = [];
+    const counts: Record<NodataClass, number> = { 'all data': 0, 'partial data': 0, 'no data': 0 };
+    const images: Record<string, unknown>[] = [];
+    const annotations: Record<string, unknown>[] = [];
+    const footprints: string[] = [];
+    let windows = 0;
+    let maxTransformError = 0;
+    const files = new ChipFileWriter(storage, signal);
+    const tasks = new BoundedTasks(concurrency);
+
+    let done = 0;
+    for (const cell of cells) {
+      signal?.throwIfAborted();
+      let map: ChipMap;
+      if (cell.window) {
+        windows++;
+        map = windowMap(cell.window.col, cell.window.row, tileSize, tileSize);
+      } else {
+        map = approximateMap(mapping.chipToScene(cell), tileSize, tileSize, DEFAULT_MAX_ERROR);
+        maxTransformError = Math.max(maxTransformError, map.maxError);
+      }
+      await cache.load(cache.neededBlocks(map, resampling), signal);
+      const count = resampleChip(
+        map,
+        cache,
+        distinct.length,
+        info.width,
+        info.height,
+        nodata,
+        resampling,
+        values,
+        valid,
+      );
+      const cls = nodataClass(count, pixels);
+      counts[cls]++;
+      const file = `${cell.name}.${ext}`;
+      const write = !(skipEmpty && cls === 'no data');
+      entries.push({
+        chip: file,
+        class: cls,
+        validFraction: Math.round((count / pixels) * 1e6) / 1e6,
+        written: write,
+        cell: cell.id,
+        quadkey: cell.quadkey,
+        window: cell.window !== undefined,
+      });
+      if (write) {
+        const rgb = keepValues
+          ? rawPixels(values, valid, level.dtype as RasterDType, distinct.length, pixels, nodata ?? 0)
+          : toRgb(values, valid, maps, pixels, channels, float);
+        const imageId = images.length + 1;
+        images.push({
+          id: imageId,
+          file_name: file,
+          width: tileSize,
+          height: tileSize,
+          geotransform: cell.geotransform,
+          crs: `EPSG:${cell.epsg}`,
+          cell: cell.id,
+          quadkey: cell.quadkey,
+        });
+        footprints.push(
+          JSON.stringify({
+            type: 'Feature',
+            properties: { chip: file, cell: cell.id, quadkey: cell.quadkey, source: options.image },
+            geometry: { type: 'Polygon', coordinates: [cell.lonLatRing] },
+          }),
+        );
+        if (prepared.length > 0) {
+          for (const a of chipAnnotations(
+            prepared,
+            sceneIndex,
+            map,
+            mapping.sceneToChip(cell),
+            tileSize,
+            minAreaRatio,
+          )) {
+            annotations.push({
+              id: annotations.length + 1,
+              image_id: imageId,
+              category_id: a.categoryId,
+              bbox: a.bbox,
+              segmentation: a.segmentation,
+              area: a.area,
+              iscrowd: 0,
+            });
+          }
+        }
+        const uri = joinUri(options.out, file);
+        await tasks.run(async () => {
+          if (format === 'tif') {
+            await writeThroughLocalFile(
+              storage,
+              uri,
+              (path) =>
+                writeGeoTiff(path, rgb, {
+                  width: tileSize,
+                  height: tileSize,
+                  bands: channels,
+                  dtype: keepValues ? (level.dtype as RasterDType) : 'uint8',
+                  tileSize: Math.min(tileSize, 512),
+                  alpha,
+                  geotransform: cell.geotransform,
+                  epsg: cell.epsg,
+                  crsKind: 'projected',
+                  ...(keepValues ? { nodata: nodata ?? 0 } : {}),
+                  ...(signal ? { signal } : {}),
+                }),
+              io,
+            );
+            return;
+          }
+          const encoder = sharp(rgb as Uint8Array, {
+            raw: { width: tileSize, height: tileSize, channels: channels as 3 | 4 },
+          });
+          const bytes = await (
+            format === 'jpeg'
+              ? encoder.jpeg({ quality, optimiseCoding: false })
+              : encoder.png({ compressionLevel: 6 })
+          ).toBuffer();
+          await files.write(uri, bytes);
+        });
+      }
+      options.onProgress?.(++done, cells.length);
+    }
+    await tasks.drain();
+
+    const footprintsUri = footprints.length > 0 ? joinUri(options.out, 'chips.geojson') : undefined;
+    if (footprintsUri) {
+      await storage.writeAtomic(
+        footprintsUri,
+        `{"type":"FeatureCollection","features":[\n${footprints.join(',\n')}\n]}\n`,
+        { contentType: 'application/geo+json', ...io },
+      );
+    }
+    let annotationsUri: string | undefined;
+    if (options.coco) {
+      annotationsUri = joinUri(options.out, 'annotations.json');
+      const head = JSON.stringify({ images, categories });
+      const lines = annotations.map((a) => JSON.stringify(a)).join(',\n');
+      await storage.writeAtomic(
+        annotationsUri,
+        `${head.slice(0, -1)},"annotations":[${lines ? `\n${lines}\n` : ''}]}\n`,
+        { contentType: 'application/json', ...io },
+      );
+    }
+    entries.sort((a, b) => compareUtf8(a.chip, b.chip));
+    const index: GridIndex = {
+      nodata: keepValues ? (nodata ?? 0) : alpha ? null : 0,
+      counts,
+      chips: entries,
+      params,
+    };
+    await storage.writeAtomic(indexUri, JSON.stringify(index, null, 1) + '\n', {
+      contentType: 'application/json',
+      ...io,
+    });
+    return {
+      image: options.image,
+      grid: options.grid,
+      level: options.level,
+      tileSize,
+      format,
+      cells: cells.length,
+      written: images.length,
+      counts,
+      windows,
+      warped: cells.length - windows,
+      maxTransformError,
+      annotations: annotations.length,
+      zeroArea,
+      rle,
+      indexUri,
+      footprintsUri,
+      annotationsUri,
+      alreadyDone: false,
+    };
+  } finally {
+    await raster.close();
+  }
+}
+
+async function readPreviousIndex(
+  storage: Storage,
+  uri: string,
+  io: { signal?: AbortSignal },
+): Promise<GridIndex | undefined> {
+  if (!(await storage.exists(uri, io))) return undefined;
+  try {
+    const index = JSON.parse((await storage.read(uri, io)).toString('utf8')) as Partial<GridIndex>;
+    return index.params && Array.isArray(index.chips) && index.counts ? (index as GridIndex) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pixel-interleaved source values of a chip (integers rounded), `fill` where no data. */
+function rawPixels(
+  values: Float64Array,
+  valid: Uint8Array,
+  dtype: RasterDType,
+  bands: number,
+  pixels: number,
+  fill: number,
+): PixelArray {
+  const out = newPixelArray(dtype, pixels * bands);
+  const round = dtype !== 'float32' && dtype !== 'float64';
+  for (let b = 0; b < bands; b++) {
+    for (let i = 0, d = b; i < pixels; i++, d += bands) {
+      const v = valid[i] ? values[b * pixels + i]! : fill;
+      out[d] = round ? Math.round(v) : v;
+    }
+  }
+  return out;
+}
+
+/** 8-bit RGB(A) pixels of a chip from its resampled band values. */
+function toRgb(
+  values: Float64Array,
+  valid: Uint8Array,
+  maps: readonly ChannelMap[],
+  pixels: number,
+  channels: number,
+  float: boolean,
+): Uint8Array {
+  const out = new Uint8Array(pixels * channels);
+  for (let c = 0; c < 3; c++) {
+    const m = maps[c]!;
+    const base = m.band * pixels;
+    const lut = m.lut;
+    for (let i = 0, d = c; i < pixels; i++, d += channels) {
+      if (!valid[i]) continue;
+      const v = values[base + i]!;
+      out[d] = lut && !float ? lut[Math.round(v) + m.offset]! : mapValue(m.map, v);
+    }
+  }
+  if (channels === 4) for (let i = 0, d = 3; i < pixels; i++, d += 4) out[d] = valid[i] ? 255 : 0;
+  return out;
+}
+
+/** The scene's annotations carried into one chip: mapped to chip pixels, then clipped as slicing clips. */
+function chipAnnotations(
+  prepared: readonly PreparedAnnotation[],
+  index: BoxIndex,
+  map: ChipMap,
+  toChip: (col: number, row: number) => [number, number],
+  tileSize: number,
+  minAreaRatio: number,
+): ReturnType<typeof sliceAnnotations> {
+  // the chip's extent in scene pixels, from the positions of its samples (plus a pixel)
+  let minX = Infinity;
+  let minY = Infinity;
+  let maxX = -Infinity;
+  let maxY = -Infinity;
+  for (let i = 0; i < map.xs.length; i++) {
+    const x = map.xs[i]!;
+    const y = map.ys[i]!;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    if (x < minX) minX = x;
+    if (x > maxX) maxX = x;
+    if (y < minY) minY = y;
+    if (y > maxY) maxY = y;
+  }
+  if (minX === Infinity) return [];
+  const pad = Math.max(1, (maxX - minX) / tileSize);
+  const mapped: PreparedAnnotation[] = [];
+  for (const id of index.candidates([minX - pad, minY - pad, maxX + pad, maxY + pad])) {
+    const a = prepared[id]!;
+    const rings = a.rings.map((r) => r.map(([x, y]) => toChip(x, y)));
+    const area = Math.trunc(ringArea(rings));
+    if (area <= 0) continue;
+    let l = Infinity;
+    let t = Infinity;
+    let r = -Infinity;
+    let b = -Infinity;
+    for (const ring of rings) {
+      for (const [x, y] of ring) {
+        l = Math.min(l, x);
+        t = Math.min(t, y);
+        r = Math.max(r, x);
+        b = Math.max(b, y);
+      }
+    }
+    mapped.push({ source: a.source, categoryId: a.categoryId, rings, bounds: [l, t, r, b], area });
+  }
+  if (mapped.length === 0) return [];
+  return sliceAnnotations(
+    mapped,
+    indexAnnotations(mapped, tileSize),
+    [0, 0, tileSize, tileSize],
+    minAreaRatio,
+  );
+}
