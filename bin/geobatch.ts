@@ -5,6 +5,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command } from 'commander';
 import { cancelCommand } from '../lib/cli/cancel.js';
 import { chipCommand } from '../lib/cli/chip.js';
+import { datasetCommand } from '../lib/cli/dataset.js';
 import { demoDataCommand } from '../lib/cli/demo-data.js';
 import { handleError } from '../lib/cli/errors.js';
 import { jobsCommand } from '../lib/cli/jobs.js';
@@ -36,6 +37,7 @@ for (const command of [
   rgbCommand,
   labelsCommand,
   chipCommand,
+  datasetCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

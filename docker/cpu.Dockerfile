@@ -20,6 +20,11 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 # ---- runtime ----
 FROM base AS runtime
 ENV NODE_ENV=production
+# sharp renders the text of the dataset charts and contact sheets with fontconfig: without a
+# font every label in those PNGs is blank
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends fonts-dejavu-core \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # package.json carries "type": "module", without which Node can't load dist/
 COPY --from=build /src/package.json ./package.json

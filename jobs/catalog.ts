@@ -10,6 +10,7 @@ import type { Queue } from '../lib/pipeline/types.js';
 import { chipGridParams } from './chip-grid-params.js';
 import { chipParams } from './chip-params.js';
 import { imageStageParam, rgbConversionParams } from './common-params.js';
+import { mergeParams } from './merge-params.js';
 import { retileParams } from './retile-params.js';
 
 export interface CatalogEntry {
@@ -271,6 +272,17 @@ export const catalog = {
     timeoutSeconds: 3600,
     granularity: 'item',
     params: retileParams,
+  },
+  merge: {
+    description:
+      'Merges the per-scene chip folders of a chip stage into a dataset split by scene: train/val(/test) COCO, multi-label CSV, stats and pictures, dataset.json.',
+    queue: 'cpu',
+    vcpus: 1,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'stage',
+    params: mergeParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

@@ -18,6 +18,7 @@ const loaders: Loaders = {
   chip: async () => (await import('./chip.js')).chipJob,
   'chip-grid': async () => (await import('./chip-grid.js')).chipGridJob,
   retile: async () => (await import('./retile.js')).retileJob,
+  merge: async () => (await import('./merge.js')).mergeJob,
 };
 
 /** The module of a catalog job. */

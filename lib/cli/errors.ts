@@ -31,6 +31,7 @@ const userErrorNames = new Set([
   'PlanError',
   'PlatformError',
   'BatchError',
+  'DatasetError',
 ]);
 
 export interface HandledError {
