@@ -1,0 +1,3 @@
+"""geobatch_trainer: the PyTorch trainer driven by the geobatch `train` job (see ../PROTOCOL.md)."""
+
+__version__ = "1"
