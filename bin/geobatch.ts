@@ -17,6 +17,7 @@ import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
 import { schemaCommand } from '../lib/cli/schema.js';
 import { statusCommand } from '../lib/cli/status.js';
+import { trainCommand } from '../lib/cli/train.js';
 
 const program = new Command('geobatch')
   .description('Geospatial machine learning pipelines, run on this machine or on AWS Batch.')
@@ -38,6 +39,7 @@ for (const command of [
   labelsCommand,
   chipCommand,
   datasetCommand,
+  trainCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

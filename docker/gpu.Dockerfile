@@ -12,7 +12,8 @@ FROM node:24.18.0-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd3
 FROM base AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# onnxruntime-node checks ONNX exports on the CPU; skip its optional CUDA download
+RUN ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY lib ./lib
@@ -31,6 +32,10 @@ ENV NODE_ENV=production \
     TORCH_HOME=/opt/torch \
     GEOBATCH_TRAINER_DIR=/app/jobs/train \
     PYTHONPATH=/app/jobs/train
+# fonts for the text sharp renders into the training curves and dataset pictures
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends fonts-dejavu-core \
+  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 geobatch \
   && useradd --uid 10001 --gid geobatch --create-home --shell /usr/sbin/nologin geobatch
 

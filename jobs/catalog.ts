@@ -12,6 +12,7 @@ import { chipParams } from './chip-params.js';
 import { imageStageParam, rgbConversionParams } from './common-params.js';
 import { mergeParams } from './merge-params.js';
 import { retileParams } from './retile-params.js';
+import { trainParams } from './train/params.js';
 
 export interface CatalogEntry {
   /** One line for `--help`, `geobatch plan` and the job definition's description. */
@@ -283,6 +284,18 @@ export const catalog = {
     timeoutSeconds: 3600,
     granularity: 'stage',
     params: mergeParams,
+  },
+  train: {
+    description:
+      'Trains a detection, segmentation or multi-label classification model on a dataset stage (PyTorch, every GPU): <stage>/model.pt, model.onnx, metrics.json, curves.png, MODEL_CARD.md, checkpoints/.',
+    queue: 'gpu',
+    vcpus: 4,
+    memoryMiB: 15000,
+    gpus: 1,
+    timeoutSeconds: 86400,
+    sharedMemoryMiB: 8192,
+    granularity: 'stage',
+    params: trainParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

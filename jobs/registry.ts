@@ -19,6 +19,7 @@ const loaders: Loaders = {
   'chip-grid': async () => (await import('./chip-grid.js')).chipGridJob,
   retile: async () => (await import('./retile.js')).retileJob,
   merge: async () => (await import('./merge.js')).mergeJob,
+  train: async () => (await import('./train/job.js')).trainJob,
 };
 
 /** The module of a catalog job. */

@@ -31,6 +31,7 @@ const userErrorNames = new Set([
   'PlanError',
   'PlatformError',
   'BatchError',
+  'TrainError',
   'DatasetError',
 ]);
 
