@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 run_quickstart=1
 [[ "${1:-}" == "--no-run" ]] && run_quickstart=0
 
-# System packages from Debian (there is no PyPI here): GDAL's command-line tools, which tests use
+# System packages from Debian (there is no PyPI here): GDAL's command-line tools and gdal_retile.py, which tests use
 # to check our rasters against GDAL; rasterio and PIL for the Python loop `npm run bench --
 # chip-slice` compares with; PyTorch and torchvision (CPU, 1.13 / 0.14) with OpenBLAS for the
 # trainer of jobs/train/, which the quickstart and the training tests run on this CPU.
-apt_packages=(gdal-bin python3-rasterio python3-pil python3-torch python3-torchvision libopenblas0-pthread)
+apt_packages=(gdal-bin python3-gdal python3-rasterio python3-pil python3-torch python3-torchvision libopenblas0-pthread)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -22,7 +22,7 @@ export const trainJob: JobModule<TrainJobParams> = {
       ...(params.lr !== undefined ? { lr: params.lr } : {}),
       optimizer: params.optimizer,
       ...(params.imageSize !== undefined ? { imageSize: params.imageSize } : {}),
-      workers: params.workers,
+      ...(params.workers !== undefined ? { workers: params.workers } : {}),
       seed: params.seed,
       smoke: params.smoke,
       dataset: ctx.run.stageUri(params.dataset),

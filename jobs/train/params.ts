@@ -52,7 +52,13 @@ export const trainParams = z
       .describe(
         "Chips are resized to imageSize x imageSize. Default: the model's (224 for classification, 512 else, 320 for the 320 detector).",
       ),
-    workers: z.number().int().min(0).max(64).default(2).describe('DataLoader worker processes per GPU.'),
+    workers: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .optional()
+      .describe('DataLoader worker processes per GPU. Default: 2, or 0 in smoke mode.'),
     seed: z.number().int().min(0).default(0).describe('Random seed (CPU runs are deterministic for a seed).'),
     smoke: z
       .boolean()

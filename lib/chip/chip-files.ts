@@ -5,10 +5,16 @@
  * or index file, written with `writeAtomic` after every chip. S3 keys go through storage.
  */
 import { randomBytes } from 'node:crypto';
+import sharp from 'sharp';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Storage } from '../storage/types.js';
 import { parseUri } from '../storage/uri.js';
+
+// Chip writers encode thousands of distinct small buffers: libvips' operation cache can never
+// hit for them and managing it costs about as much as a 300 px JPEG encode (measured: 1.6 ms ->
+// 0.9 ms per sharp call with it off). Importing a chip writer turns it off for the process.
+sharp.cache(false);
 
 /** Writes one chip file (local: temp + rename, no fsync; S3: a put). */
 export class ChipFileWriter {
