@@ -3,7 +3,7 @@
  * the block reader (byte ranges on S3) as the samples of a chip need them and kept in a bounded
  * LRU cache, so neighbouring chips (processed in row order) reuse them.
  */
-import type { DecodedBlock, ImageBlocks } from '../raster/reader.js';
+import { SAMPLE_BYTES, type DecodedBlock, type ImageBlocks } from '../raster/reader.js';
 import type { ChipMap, Resampling, SourcePixels } from './warp.js';
 
 /** Decoded blocks of the bands in use, by block; implements {@link SourcePixels} for the warp. */
@@ -23,17 +23,7 @@ export class BlockCache implements SourcePixels {
     /** @default 128 MiB */
     cacheBytes = 128 * 2 ** 20,
   ) {
-    const sampleBytes = {
-      uint8: 1,
-      int8: 1,
-      uint16: 2,
-      int16: 2,
-      uint32: 4,
-      int32: 4,
-      float32: 4,
-      float64: 8,
-    }[level.dtype];
-    this.blockBytes = level.blockWidth * level.blockHeight * level.bands * sampleBytes;
+    this.blockBytes = level.blockWidth * level.blockHeight * level.bands * SAMPLE_BYTES[level.dtype];
     this.maxBlocks = Math.max(4, Math.floor(cacheBytes / this.blockBytes));
   }
 

@@ -81,7 +81,8 @@ const CTORS: Record<SampleType, new (buffer: ArrayBuffer, offset: number, length
   float32: Float32Array,
   float64: Float64Array,
 };
-const BYTES: Record<SampleType, number> = {
+/** Bytes per sample of each sample type. */
+export const SAMPLE_BYTES: Readonly<Record<SampleType, number>> = {
   uint8: 1,
   int8: 1,
   uint16: 2,
@@ -307,7 +308,7 @@ export class ImageBlocks {
     signal: AbortSignal | undefined,
   ): Promise<DecodedBlock> {
     const rect = this.blockRect(ref);
-    const bytes = BYTES[this.dtype];
+    const bytes = SAMPLE_BYTES[this.dtype];
     // strips hold only their own rows; tiles are always whole (padded) tiles
     const rows = this.image.isTiled ? this.blockHeight : rect.height;
     const samplesPerRow = this.blockWidth * (this.planar === 1 ? this.fileBands : 1);

@@ -5,28 +5,10 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { chipPipeline } from '../helpers/chip-pipeline.js';
 import { geobatch } from '../helpers/cli.js';
 
-const pipeline = `version: 1
-name: chips
-output: runs
-inputs:
-  scenes: data/*.tif
-  xview: data/labels/xview_demo.geojson
-stages:
-  rgb:
-    job: rgb
-    foreach: scenes
-  labels:
-    job: labels-xview
-    needs: [rgb]
-    params: { labels: xview, images: rgb }
-  chips:
-    job: chip
-    foreach: rgb
-    needs: [labels]
-    params: { image: rgb, coco: labels, size: 128, overlap: 0.2, ignoreNegatives: true }
-`;
+const pipeline = chipPipeline('chips');
 
 describe('chip stage in a pipeline', () => {
   let dir: string;

@@ -7,32 +7,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { DatasetManifest } from '../../lib/dataset/build.js';
+import { chipPipeline } from '../helpers/chip-pipeline.js';
 import { geobatch } from '../helpers/cli.js';
 
-const pipeline = `version: 1
-name: dataset
-output: runs
-inputs:
-  scenes: data/*.tif
-  xview: data/labels/xview_demo.geojson
-stages:
-  rgb:
-    job: rgb
-    foreach: scenes
-  labels:
-    job: labels-xview
-    needs: [rgb]
-    params: { labels: xview, images: rgb }
-  chips:
-    job: chip
-    foreach: rgb
-    needs: [labels]
-    params: { image: rgb, coco: labels, size: 128, overlap: 0.2, ignoreNegatives: true }
-  merge:
+const pipeline = chipPipeline(
+  'dataset',
+  `  merge:
     job: merge
     needs: [chips]
     params: { chips: chips, valFraction: 0.34, seed: 2, contactSheet: 8 }
-`;
+`,
+);
 
 async function runDir(root: string, name: string): Promise<string> {
   const runs = join(root, 'runs', name);
