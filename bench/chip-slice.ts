@@ -26,30 +26,9 @@ const repo = resolve(import.meta.dirname, '..');
 const SIZE = Number(process.env.BENCH_CHIP_SIZE ?? 10_000);
 const BIG = Number(process.env.BENCH_CHIP_BIG ?? 0);
 
-// the same windows as lib/labels/slice.ts (SAHI 0.11), read with rasterio, written with PIL
-const PYTHON_LOOP = `
-import sys, rasterio
-from rasterio.windows import Window
-from PIL import Image
-src, out, size, overlap = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-def spans(extent):
-    step = size - int(overlap * size); res = []; start = 0; end = 0
-    while end < extent:
-        end = start + size; e = min(extent, end); res.append((max(0, e - size), e)); start += step
-    return res
-n = 0
-with rasterio.open(src) as ds:
-    for y0, y1 in spans(ds.height):
-        for x0, x1 in spans(ds.width):
-            a = ds.read([1, 2, 3], window=Window(x0, y0, x1 - x0, y1 - y0))
-            Image.fromarray(a.transpose(1, 2, 0)).save(f"{out}/{x0}_{y0}_{x1}_{y1}.jpg", quality=90)
-            n += 1
-print(n)
-`;
-
-// the same windows on a 4-band uint16 scene: bands 3,2,1, percentiles 2-98 of valid pixels of a
-// decimated read (once per scene), no-data 0 kept as 0, as geobatch rgb / chip slice do
-const PYTHON_STRETCH_LOOP = `
+// the windows of lib/labels/slice.ts (SAHI 0.11) for the Python loops, which read with
+// rasterio and write with PIL
+const PYTHON_WINDOWS = `
 import sys, rasterio, numpy as np
 from rasterio.windows import Window
 from PIL import Image
@@ -60,7 +39,20 @@ def spans(extent):
         end = start + size; e = min(extent, end); res.append((max(0, e - size), e)); start += step
     return res
 n = 0
-with rasterio.open(src) as ds:
+`;
+
+const PYTHON_LOOP = `${PYTHON_WINDOWS}with rasterio.open(src) as ds:
+    for y0, y1 in spans(ds.height):
+        for x0, x1 in spans(ds.width):
+            a = ds.read([1, 2, 3], window=Window(x0, y0, x1 - x0, y1 - y0))
+            Image.fromarray(a.transpose(1, 2, 0)).save(f"{out}/{x0}_{y0}_{x1}_{y1}.jpg", quality=90)
+            n += 1
+print(n)
+`;
+
+// the same windows on a 4-band uint16 scene: bands 3,2,1, percentiles 2-98 of valid pixels of a
+// decimated read (once per scene), no-data 0 kept as 0, as geobatch rgb / chip slice do
+const PYTHON_STRETCH_LOOP = `${PYTHON_WINDOWS}with rasterio.open(src) as ds:
     f = max(1, ds.width // 2048)
     s = ds.read([3, 2, 1], out_shape=(3, ds.height // f, ds.width // f)).astype(np.float64)
     valid = ~np.all(s == 0, axis=0)

@@ -29,21 +29,12 @@ import {
   type PreparedAnnotation,
   type SliceSourceAnnotation,
 } from '../labels/slice.js';
-import { sampleBands } from '../raster/band-sample.js';
 import { RasterError } from '../raster/errors.js';
+import { rgbChannelMaps, type ChannelMap } from '../raster/rgb.js';
 import { newPixelArray, writeGeoTiff, type PixelArray, type RasterDType } from '../raster/geotiff-writer.js';
 import { writeThroughLocalFile } from '../raster/output.js';
 import { openRaster } from '../raster/reader.js';
-import {
-  buildLut,
-  defaultBands,
-  DEFAULT_PERCENTILES,
-  lutSize,
-  mapValue,
-  stretchRanges,
-  type LinearMap,
-  type Stretch,
-} from '../raster/stretch.js';
+import { defaultBands, DEFAULT_PERCENTILES, mapValue } from '../raster/stretch.js';
 import type { Storage } from '../storage/types.js';
 import { basenameUri, compareUtf8, joinUri } from '../storage/uri.js';
 import { BoundedTasks, ChipFileWriter } from './chip-files.js';
@@ -191,13 +182,6 @@ function validate(options: ChipGridOptions): void {
   }
 }
 
-interface ChannelMap {
-  readonly band: number;
-  readonly map: LinearMap;
-  readonly lut: Uint8Array | undefined;
-  readonly offset: number;
-}
-
 function ringArea(rings: readonly Ring[]): number {
   let area = 0;
   for (const r of rings) area += Math.abs(signedArea(r));
@@ -319,29 +303,21 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
     const bands = keepValues
       ? Array.from({ length: level.bands }, (_, i) => i + 1)
       : defaultBands(level.bands, info.photometric === 'rgb' || level.mode === 'rgb', options.image);
-    const distinct = [...new Set(bands.map((b) => b - 1))];
     const nodata = info.nodata;
     const alpha = format !== 'jpeg' && !keepValues;
-    const channels = keepValues ? distinct.length : alpha ? 4 : 3;
-    const stretch: Stretch =
-      level.dtype === 'uint8' ? { kind: 'none' } : { kind: 'percentile', ...DEFAULT_PERCENTILES };
-    let histograms: Parameters<typeof stretchRanges>[1] = [];
-    if (stretch.kind === 'percentile' && !keepValues) {
-      const sample = await sampleBands(raster, distinct, { nodata, ...io });
-      histograms = bands.map((b) => sample.histograms[distinct.indexOf(b - 1)]);
-    }
-    const ranges = stretchRanges(stretch, histograms, 3);
-    const floor = alpha ? 0 : 1;
     const float = level.dtype === 'float32' || level.dtype === 'float64';
-    const maps: ChannelMap[] = bands.map((b, i) => {
-      const [lo, hi] = ranges[i]!;
-      const map: LinearMap =
-        stretch.kind === 'none'
-          ? { lo: 0, hi: 255, dstMin: 0, dstMax: 255, floor }
-          : { lo, hi, dstMin: floor, dstMax: 255 };
-      const table = lutSize(level.dtype) ? buildLut(map, level.dtype) : undefined;
-      return { band: distinct.indexOf(b - 1), map, lut: table?.lut, offset: table?.offset ?? 0 };
-    });
+    // valid JPEG pixels use 1..255, leaving 0 for no-data
+    const { maps, distinct } = keepValues
+      ? { maps: [], distinct: bands.map((b) => b - 1) }
+      : await rgbChannelMaps(
+          raster,
+          bands,
+          level.dtype === 'uint8' ? { kind: 'none' } : { kind: 'percentile', ...DEFAULT_PERCENTILES },
+          nodata,
+          !alpha,
+          io,
+        );
+    const channels = keepValues ? distinct.length : alpha ? 4 : 3;
 
     // annotations in scene pixels, indexed by their bounds
     let prepared: readonly PreparedAnnotation[] = [];
@@ -591,12 +567,12 @@ function toRgb(
   const out = new Uint8Array(pixels * channels);
   for (let c = 0; c < 3; c++) {
     const m = maps[c]!;
-    const base = m.band * pixels;
+    const base = m.view * pixels;
     const lut = m.lut;
     for (let i = 0, d = c; i < pixels; i++, d += channels) {
       if (!valid[i]) continue;
       const v = values[base + i]!;
-      out[d] = lut && !float ? lut[Math.round(v) + m.offset]! : mapValue(m.map, v);
+      out[d] = lut && !float ? lut[Math.round(v) + m.lutOffset]! : mapValue(m.map, v);
     }
   }
   if (channels === 4) for (let i = 0, d = 3; i < pixels; i++, d += 4) out[d] = valid[i] ? 255 : 0;
