@@ -8,10 +8,15 @@
  * written atomically, and annotations.json last, so a failed run never leaves a dataset that
  * looks complete. Outputs are deterministic: same names, ids and bytes on every run.
  */
-import sharp from 'sharp';
-import { BoundedTasks, ChipFileWriter } from './chip-files.js';
-import { isTiffName, RasterRows, SharpRows } from './slice-readers.js';
-import type { ChipGeoreference, ChipRows, RowBand } from './slice-readers.js';
+import {
+  cutBands,
+  type ChipFormat,
+  type ChipOutput,
+  type PlannedBand,
+  type PlannedChip,
+} from './slice-bands.js';
+import { openChipRows, RasterRows, type ChipRows } from './slice-readers.js';
+import { defaultSliceWorkers, runSliceWorkers, splitBands } from './slice-workers.js';
 import { LabelError } from '../labels/errors.js';
 import {
   planImageSlices,
@@ -23,14 +28,13 @@ import {
 import { pixelToWorld, windowGeoTransform, type GeoTransform } from '../geo/affine.js';
 import { CRS84, crsTransform } from '../geo/crs.js';
 import { RasterError } from '../raster/errors.js';
-import { writeGeoTiff } from '../raster/geotiff-writer.js';
-import { writeThroughLocalFile } from '../raster/output.js';
 import type { Stretch } from '../raster/stretch.js';
 import { IMAGE_EXTENSIONS } from '../raster/image-size.js';
-import { basenameUri, compareUtf8, joinUri, normalizeUri, parseUri } from '../storage/uri.js';
+import { portableStorageOptions } from '../storage/index.js';
+import { basenameUri, compareUtf8, joinUri, normalizeUri } from '../storage/uri.js';
 import type { Storage } from '../storage/types.js';
 
-export type ChipFormat = 'jpeg' | 'png' | 'tif';
+export type { ChipFormat } from './slice-bands.js';
 
 export interface SliceImagesOptions {
   /** An image file, or a directory / s3 prefix of images. */
@@ -61,8 +65,19 @@ export interface SliceImagesOptions {
     readonly rows?: readonly [number, number];
     readonly cols?: readonly [number, number];
   };
+  /**
+   * Cut only this part of each image's rows of windows (`count` contiguous runs of rows, as even
+   * as possible), e.g. one task of several over a very large scene; annotations and footprints
+   * go to part files (see {@link partFileName}) with the ids the whole run gives.
+   */
+  readonly part?: SlicePart;
   /** JPEG quality. @default 90 */
   readonly quality?: number;
+  /**
+   * Worker threads for one large image (rows of windows split between them; small images are
+   * cut on this thread). Only with a storage made by createStorage. @default the cores, at most 4
+   */
+  readonly workers?: number;
   /**
    * JPEG/PNG: most bytes of decoded rows held at once (at least one row of windows is). GeoTIFFs
    * hold the block rows a row of windows covers, plus one. @default 64 MiB
@@ -84,6 +99,8 @@ export interface SliceImagesResult {
   /** RLE segmentations skipped. */
   readonly rle: number;
   readonly annotationsUri: string;
+  /** The most threads one image was cut on (1: the calling thread only; see `workers`). */
+  readonly threads: number;
   /** Whether chips.geojson was written (georeferenced sources). */
   readonly footprints: boolean;
   /** Per image: how its pixels became 8-bit (e.g. bands and stretch), and warnings. */
@@ -240,9 +257,14 @@ function validateSliceImagesOptions(options: Omit<SliceImagesOptions, 'images'>)
 /** Reads a COCO file (images, annotations and categories arrays checked). */
 export { readCoco };
 
+/** The name of a part's annotations (or footprints) file: `annotations.part-2-of-4.json`. */
+export function partFileName(base: 'annotations' | 'chips', part: SlicePart): string {
+  return `${base}.part-${part.index + 1}-of-${part.count}.${base === 'chips' ? 'geojson' : 'json'}`;
+}
+
 /**
  * Slices the given images into `options.out` (images/, annotations.json with `categories`,
- * chips.geojson for georeferenced sources).
+ * chips.geojson for georeferenced sources; with `part`, that part's chips and part files).
  */
 export async function sliceSources(
   storage: Storage,
@@ -255,10 +277,17 @@ export async function sliceSources(
   const overlap = options.overlap ?? 0.2;
   const minAreaRatio = options.minAreaRatio ?? 0.1;
   const format = options.format ?? 'jpeg';
-  const quality = options.quality ?? 90;
-  const concurrency = Math.max(1, options.concurrency ?? 8);
+  const output: ChipOutput = {
+    out: options.out,
+    format,
+    quality: options.quality ?? 90,
+    concurrency: Math.max(1, options.concurrency ?? 8),
+  };
+  const part = options.part;
   const signal = options.signal;
   const io = signal ? { signal } : {};
+  const workers = options.workers ?? defaultSliceWorkers();
+  const portable = workers > 1 ? portableStorageOptions(storage) : undefined;
 
   const ext = extensionOf(format);
   const outImages: {
@@ -279,25 +308,29 @@ export async function sliceSources(
     area: number;
     iscrowd: 0;
   }[] = [];
+  // ids as the whole (unsplit) run numbers them: a part skips those of the windows before it
+  let nextImageId = 1;
+  let nextAnnotationId = 1;
   let zeroArea = 0;
   let rle = 0;
   let written = 0;
   let planned = 0;
-
-  const chipFiles = new ChipFileWriter(storage, signal);
-  const tasks = new BoundedTasks(concurrency);
+  let georeferenced = false;
+  let threads = 1;
 
   const converted: { uri: string; conversion: string; warnings: readonly string[] }[] = [];
   for (const source of sources) {
-    const rows = await openChipRows(storage, source.uri, options);
+    const rows = await openChipRows(storage, source.uri, { ...options, ...(signal ? { signal } : {}) });
+    let closed = false;
     try {
       converted.push({ uri: source.uri, conversion: rows.conversion, warnings: rows.warnings });
       const geo = rows.geo;
       const toLonLat = geo?.epsg != null ? lonLatOf(geo.epsg) : undefined;
+      if (toLonLat) georeferenced = true;
       const prepared = prepareAnnotations(source.annotations, source.labelsUri ?? source.uri);
       zeroArea += prepared.zeroArea;
       rle += prepared.rle;
-      const slices = selectWindows(
+      const selected = selectWindows(
         planImageSlices(
           { width: rows.width, height: rows.height, stem: stemOf(source.name) },
           prepared.annotations,
@@ -305,87 +338,95 @@ export async function sliceSources(
         ),
         options.windowGrid,
       );
-      // group the slices by their band of rows; windows of one row share y0 and y1
-      const bands: (RowBand & { slices: typeof slices })[] = [];
-      for (const s of slices) {
-        const last = bands[bands.length - 1];
-        if (last && last.top === s.window[1] && last.bottom === s.window[3]) last.slices.push(s);
-        else bands.push({ top: s.window[1], bottom: s.window[3], slices: [s] });
+      const [first, end] = part ? partRange(selected, part) : [0, selected.length];
+      for (const s of selected.slice(0, first)) {
+        nextImageId++;
+        nextAnnotationId += s.annotations.length;
       }
-      if (bands.length === 0) continue;
-      rows.plan(bands, [
-        Math.min(...slices.map((s) => s.window[0])),
-        Math.max(...slices.map((s) => s.window[2])),
-      ]);
-      for (const band of bands) {
-        await rows.load(band);
-        for (const s of band.slices) {
-          signal?.throwIfAborted();
-          const imageId = outImages.length + 1;
-          const [x0, y0, x1, y1] = s.window;
-          const chipGt = geo ? windowGeoTransform(geo.gt, x0, y0) : undefined;
-          outImages.push({
-            id: imageId,
-            file_name: s.fileName,
-            width: x1 - x0,
-            height: y1 - y0,
-            ...(geo
-              ? { geotransform: chipGt!, ...(geo.epsg !== null ? { crs: `EPSG:${geo.epsg}` } : {}) }
-              : {}),
-          });
-          if (geo && toLonLat)
-            footprints.push(footprintFeature(geo.gt, toLonLat, s.window, s.fileName, source.uri));
-          for (const a of s.annotations) {
-            outAnnotations.push({
-              id: outAnnotations.length + 1,
-              image_id: imageId,
-              category_id: a.categoryId,
-              bbox: a.bbox,
-              segmentation: a.segmentation,
-              area: a.area,
-              iscrowd: 0,
-            });
-          }
-          const pixels = rows.cut(s.window);
-          const uri = joinUri(options.out, 'images', s.fileName);
-          const chip = {
-            width: x1 - x0,
-            height: y1 - y0,
-            channels: rows.channels as 1 | 2 | 3 | 4,
-            alpha: rows.alpha,
-          };
-          await tasks.run(async () => {
-            if (format === 'tif') {
-              await writeTifChip(storage, uri, pixels, chip, rows.nodata, geo, chipGt, signal);
-              return;
-            }
-            const encoder = sharp(pixels, {
-              raw: { width: chip.width, height: chip.height, channels: chip.channels },
-            });
-            const bytes = await (
-              format === 'jpeg' ? encoder.jpeg({ quality, optimiseCoding: false }) : encoder.png()
-            ).toBuffer();
-            await chipFiles.write(uri, bytes);
+      const slices = selected.slice(first, end);
+      for (const s of slices) {
+        const imageId = nextImageId++;
+        const [x0, y0, x1, y1] = s.window;
+        outImages.push({
+          id: imageId,
+          file_name: s.fileName,
+          width: x1 - x0,
+          height: y1 - y0,
+          ...(geo
+            ? {
+                geotransform: windowGeoTransform(geo.gt, x0, y0),
+                ...(geo.epsg !== null ? { crs: `EPSG:${geo.epsg}` } : {}),
+              }
+            : {}),
+        });
+        if (geo && toLonLat)
+          footprints.push(footprintFeature(geo.gt, toLonLat, s.window, s.fileName, source.uri));
+        for (const a of s.annotations) {
+          outAnnotations.push({
+            id: nextAnnotationId++,
+            image_id: imageId,
+            category_id: a.categoryId,
+            bbox: a.bbox,
+            segmentation: a.segmentation,
+            area: a.area,
+            iscrowd: 0,
           });
         }
-        written += band.slices.length;
-        options.onProgress?.(written, planned + slices.length);
       }
-      planned += slices.length;
+      for (const s of selected.slice(end)) {
+        nextImageId++;
+        nextAnnotationId += s.annotations.length;
+      }
+      // group the slices by their band of rows; windows of one row share y0 and y1
+      const bands: { top: number; bottom: number; chips: PlannedChip[] }[] = [];
+      for (const s of slices) {
+        const chip = { window: s.window, fileName: s.fileName };
+        const last = bands[bands.length - 1];
+        if (last && last.top === s.window[1] && last.bottom === s.window[3]) last.chips.push(chip);
+        else bands.push({ top: s.window[1], bottom: s.window[3], chips: [chip] });
+      }
+      const total = planned + slices.length;
+      const onBand = (chips: number): void => {
+        written += chips;
+        options.onProgress?.(written, total);
+      };
+      const runs = portable ? splitBands(bands, workerCount(workers, rows, bands, slices.length)) : [bands];
+      if (runs.length > 1) {
+        // the workers reopen the image; this thread's copy is not needed meanwhile
+        const open = {
+          ...(options.bands ? { bands: options.bands } : {}),
+          ...(options.stretch ? { stretch: options.stretch } : {}),
+          ...(options.bandBytes ? { bandBytes: options.bandBytes } : {}),
+          ...(rows instanceof RasterRows ? { maps: rows.channelMaps } : {}),
+        };
+        await rows.close();
+        closed = true;
+        threads = Math.max(threads, runs.length);
+        await runSliceWorkers(
+          runs.map((run) => ({ storage: portable!, uri: source.uri, open, bands: run, output })),
+          onBand,
+          signal,
+        );
+      } else {
+        await cutBands(storage, rows, bands, output, onBand, signal);
+      }
+      planned = total;
     } finally {
-      await rows.close();
+      if (!closed) await rows.close();
     }
   }
-  await tasks.drain();
 
-  if (footprints.length > 0) {
+  const annotationsUri = joinUri(options.out, part ? partFileName('annotations', part) : 'annotations.json');
+  // a part of a georeferenced scene writes its footprints file even when it has no chips, so
+  // that every part has one
+  const writeFootprints = footprints.length > 0 || (part !== undefined && georeferenced);
+  if (writeFootprints) {
     await storage.writeAtomic(
-      joinUri(options.out, 'chips.geojson'),
-      `{"type":"FeatureCollection","features":[\n${footprints.join(',\n')}\n]}\n`,
+      joinUri(options.out, part ? partFileName('chips', part) : 'chips.geojson'),
+      `{"type":"FeatureCollection","features":[${footprints.length ? `\n${footprints.join(',\n')}\n` : ''}]}\n`,
       { contentType: 'application/geo+json', ...io },
     );
   }
-  const annotationsUri = joinUri(options.out, 'annotations.json');
   const head = JSON.stringify({ images: outImages, categories });
   const lines = outAnnotations.map((a) => JSON.stringify(a)).join(',\n');
   await storage.writeAtomic(
@@ -395,7 +436,8 @@ export async function sliceSources(
   );
   return {
     images: sources.length,
-    footprints: footprints.length > 0,
+    footprints: writeFootprints,
+    threads,
     chips: outImages.length,
     annotations: outAnnotations.length,
     zeroArea,
@@ -405,39 +447,41 @@ export async function sliceSources(
   };
 }
 
-/** Opens an image for slicing: GeoTIFFs with lib/raster (any layout, converted to 8-bit RGB), others with sharp. */
-async function openChipRows(
-  storage: Storage,
-  uri: string,
-  options: Omit<SliceImagesOptions, 'images' | 'coco'>,
-): Promise<ChipRows> {
-  const signal = options.signal;
-  if (isTiffName(uri)) {
-    const rows = await RasterRows.open(storage, uri, {
-      ...(options.bands ? { bands: options.bands } : {}),
-      ...(options.stretch ? { stretch: options.stretch } : {}),
-      ...(signal ? { signal } : {}),
-    });
-    // a local 8-bit RGB file taken as it is decodes faster with sharp (libtiff), to the same pixels
-    if (!rows.identity || parseUri(uri).kind !== 'local') return rows;
-    await rows.close();
-    return SharpRows.open(storage, uri, {
-      ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),
-      ...(signal ? { signal } : {}),
-      ...(rows.geo ? { geo: rows.geo } : {}),
-      conversion: rows.conversion,
-    });
-  }
-  if (options.bands || options.stretch) {
-    throw new RasterError(
-      `${uri}: --bands and --stretch apply to GeoTIFF images; JPEG and PNG images are sliced as they are`,
-    );
-  }
-  return SharpRows.open(storage, uri, {
-    ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),
-    ...(signal ? { signal } : {}),
-  });
+/** One of `count` tasks a scene's rows of windows are split into, 0-based. */
+export interface SlicePart {
+  readonly index: number;
+  readonly count: number;
 }
+
+/** The slices [first, end) of part `part`: its share of the rows of windows, contiguous. */
+function partRange(slices: readonly { readonly window: SliceWindow }[], part: SlicePart): [number, number] {
+  const tops: number[] = [];
+  const firstOfRow: number[] = [];
+  slices.forEach((s, i) => {
+    if (tops[tops.length - 1] !== s.window[1]) {
+      tops.push(s.window[1]);
+      firstOfRow.push(i);
+    }
+  });
+  const rows = tops.length;
+  const from = Math.floor((part.index * rows) / part.count);
+  const to = Math.floor(((part.index + 1) * rows) / part.count);
+  return [firstOfRow[from] ?? slices.length, firstOfRow[to] ?? slices.length];
+}
+
+/**
+ * Worker threads for one image: none (0 or 1) for small images, where starting a thread costs
+ * more than it saves; never more than keep their decoded rows within 512 MiB together.
+ */
+function workerCount(workers: number, rows: ChipRows, bands: readonly PlannedBand[], chips: number): number {
+  if (workers <= 1 || chips < MIN_CHIPS_PER_WORKER * 2) return 1;
+  const byChips = Math.floor(chips / MIN_CHIPS_PER_WORKER);
+  const byMemory = Math.floor((512 * 2 ** 20) / Math.max(1, rows.bytesFor(bands)));
+  return Math.max(1, Math.min(workers, byChips, byMemory));
+}
+
+/** Fewer chips than this per worker are cut on the calling thread. */
+const MIN_CHIPS_PER_WORKER = 128;
 
 /** From a CRS (EPSG code) to CRS84 lon/lat. */
 function lonLatOf(epsg: number): (x: number, y: number) => [number, number] {
@@ -470,37 +514,5 @@ function selectWindows<T extends { readonly window: SliceWindow }>(
     !r || (i >= r[0] && i < r[1]);
   return slices.filter(
     (s) => inRange(ys.indexOf(s.window[1]), grid.rows) && inRange(xs.indexOf(s.window[0]), grid.cols),
-  );
-}
-
-/** Writes one GeoTIFF chip (DEFLATE, one tile), with the window's geotransform and the scene's CRS. */
-async function writeTifChip(
-  storage: Storage,
-  uri: string,
-  pixels: Buffer,
-  chip: { width: number; height: number; channels: number; alpha: boolean },
-  nodata: number | undefined,
-  geo: ChipGeoreference | undefined,
-  gt: GeoTransform | undefined,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const data = new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
-  await writeThroughLocalFile(
-    storage,
-    uri,
-    (path) =>
-      writeGeoTiff(path, data, {
-        width: chip.width,
-        height: chip.height,
-        bands: chip.channels,
-        dtype: 'uint8',
-        tileSize: Math.min(512, Math.ceil(Math.max(chip.width, chip.height) / 16) * 16),
-        alpha: chip.alpha,
-        ...(gt ? { geotransform: gt } : {}),
-        ...(geo?.epsg != null ? { epsg: geo.epsg, crsKind: geo.crsKind } : {}),
-        ...(nodata !== undefined ? { nodata } : {}),
-        ...(signal ? { signal } : {}),
-      }),
-    signal ? { signal } : {},
   );
 }

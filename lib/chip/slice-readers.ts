@@ -20,6 +20,8 @@ import type { RgbChannelMaps } from '../raster/rgb.js';
 import { checkBands, defaultBands, DEFAULT_PERCENTILES, describeStretch } from '../raster/stretch.js';
 import type { Stretch } from '../raster/stretch.js';
 import type { Storage } from '../storage/types.js';
+import { parseUri } from '../storage/uri.js';
+import type { ChipPixels } from './jpeg.js';
 
 /** Rows [top, bottom) of the image: the windows of one row share them. */
 export interface RowBand {
@@ -54,10 +56,17 @@ export interface ChipRows {
    * [columns[0], columns[1]) of them will be cut.
    */
   plan(bands: readonly RowBand[], columns: readonly [number, number]): void;
+  /** About how many bytes of decoded rows reading `bands` holds at once. */
+  bytesFor(bands: readonly RowBand[]): number;
   /** Makes a planned band's rows available to {@link cut}. */
   load(band: RowBand): Promise<void>;
   /** A copy of a window of the last loaded band, pixel-interleaved. */
   cut(window: SliceWindow): Buffer;
+  /**
+   * A window of the last loaded band without a copy where its rows lie in one piece of memory
+   * (else a copy, as {@link cut}). The view stays valid while the next band loads, not after.
+   */
+  view(window: SliceWindow): ChipPixels;
   close(): Promise<void>;
 }
 
@@ -70,6 +79,11 @@ export interface RasterRowsOptions {
   readonly sampleMaxPixels?: number;
   /** Blocks decoded at once. @default 4 */
   readonly concurrency?: number;
+  /**
+   * The conversion, as an earlier open of the same file computed it ({@link RasterRows.channelMaps}):
+   * no statistics are sampled again (worker threads reuse the scene's).
+   */
+  readonly maps?: RgbChannelMaps;
   readonly signal?: AbortSignal;
 }
 
@@ -94,6 +108,20 @@ function cutRing(
     out.set(ring.subarray(start, start + rowBytes), (y - y0) * rowBytes);
   }
   return out;
+}
+
+/**
+ * Rows of the ring RasterRows decodes into: from one band's top to the next band's bottom, in
+ * whole block rows (so that a block row never wraps around the ring), plus one block row. Loading
+ * a band then never overwrites the rows of the band before it, whose chips may still be encoding
+ * from views of the ring.
+ */
+function ringRowsFor(bands: readonly RowBand[], blockHeight: number): number {
+  let reach = 1;
+  for (let i = 0; i < bands.length; i++) {
+    reach = Math.max(reach, (bands[i + 1] ?? bands[i]!).bottom - bands[i]!.top);
+  }
+  return (Math.ceil(reach / blockHeight) + 1) * blockHeight;
 }
 
 /** A GeoTIFF read block by block and converted to 8-bit RGB as `geobatch rgb` does. */
@@ -144,6 +172,11 @@ export class RasterRows implements ChipRows {
     return this.level.width;
   }
 
+  /** The 8-bit conversion (bands, stretch ranges, lookup tables), for {@link RasterRowsOptions.maps}. */
+  get channelMaps(): RgbChannelMaps {
+    return this.maps;
+  }
+
   get height(): number {
     return this.level.height;
   }
@@ -178,10 +211,12 @@ export class RasterRows implements ChipRows {
       }
       // chips have no alpha: as `geobatch rgb` does without one, 0 marks no-data
       const reserveZero = nodata !== null || float;
-      const maps = await rgbChannelMaps(raster, bands, stretch, nodata, reserveZero, {
-        ...(options.sampleMaxPixels ? { sampleMaxPixels: options.sampleMaxPixels } : {}),
-        ...(signal ? { signal } : {}),
-      });
+      const maps =
+        options.maps ??
+        (await rgbChannelMaps(raster, bands, stretch, nodata, reserveZero, {
+          ...(options.sampleMaxPixels ? { sampleMaxPixels: options.sampleMaxPixels } : {}),
+          ...(signal ? { signal } : {}),
+        }));
       const modelType = (level.image.getGeoKeys() as Record<string, unknown> | null)?.GTModelTypeGeoKey;
       const conversion = `bands ${bands.join(',')}, ${level.dtype}, stretch ${describeStretch(stretch)}${maps.sampledFrom ? ` (statistics from ${maps.sampledFrom})` : ''}`;
       return new RasterRows(
@@ -211,15 +246,18 @@ export class RasterRows implements ChipRows {
 
   plan(bands: readonly RowBand[], columns: readonly [number, number]): void {
     const bh = this.level.blockHeight;
-    const tallest = Math.max(1, ...bands.map((b) => b.bottom - b.top));
-    // whole block rows, so that a block row never wraps around the ring
-    this.ringRows = (Math.ceil(tallest / bh) + 1) * bh;
-    this.ring = new Uint8Array(this.ringRows * this.width * this.channels);
+    this.ringRows = ringRowsFor(bands, bh);
+    // one row more, so that a window on the ring's last rows can be viewed with the full stride
+    this.ring = new Uint8Array((this.ringRows + 1) * this.width * this.channels);
     const bw = this.level.blockWidth;
     const first = Math.floor(columns[0] / bw);
     const last = Math.ceil(columns[1] / bw);
     this.blockColumns = Array.from({ length: Math.max(0, last - first) }, (_, i) => first + i);
     this.loadedBlockRows = 0;
+  }
+
+  bytesFor(bands: readonly RowBand[]): number {
+    return (ringRowsFor(bands, this.level.blockHeight) + 1) * this.width * this.channels;
   }
 
   async load(band: RowBand): Promise<void> {
@@ -260,6 +298,15 @@ export class RasterRows implements ChipRows {
 
   cut(window: SliceWindow): Buffer {
     return cutRing(this.ring!, this.ringRows, this.width, this.channels, window);
+  }
+
+  view(window: SliceWindow): ChipPixels {
+    const [x0, y0, x1, y1] = window;
+    const first = y0 % this.ringRows;
+    const chip = { width: x1 - x0, height: y1 - y0, channels: this.channels };
+    if (first + (y1 - y0) > this.ringRows) return { ...chip, data: this.cut(window), stride: chip.width };
+    const start = (first * this.width + x0) * this.channels;
+    return { ...chip, data: this.ring!.subarray(start), stride: this.width };
   }
 
   async close(): Promise<void> {
@@ -360,6 +407,13 @@ export class SharpRows implements ChipRows {
     this.current = -1;
   }
 
+  bytesFor(bands: readonly RowBand[]): number {
+    const rowBytes = this.width * this.channels;
+    const tallest = Math.max(0, ...bands.map((b) => b.bottom - b.top));
+    // the span being cut, the next one decoding, and the last one's chips still encoding
+    return 3 * Math.min(Math.max(this.spanBytes, tallest * rowBytes), this.height * rowBytes);
+  }
+
   private decode(span: Span): Promise<Buffer> {
     span.data ??= (async () => {
       let decoded: { data: Buffer; info: OutputInfo };
@@ -405,8 +459,68 @@ export class SharpRows implements ChipRows {
     return cutSpan(this.data!, this.width, this.channels, this.spans[this.current]!.top, window);
   }
 
+  view(window: SliceWindow): ChipPixels {
+    // spans are never reused: a view keeps its span's buffer alive until the encode is done
+    const [x0, y0, x1, y1] = window;
+    const start = ((y0 - this.spans[this.current]!.top) * this.width + x0) * this.channels;
+    return {
+      data: this.data!.subarray(start),
+      width: x1 - x0,
+      height: y1 - y0,
+      channels: this.channels,
+      stride: this.width,
+    };
+  }
+
   async close(): Promise<void> {
     this.spans = [];
     this.data = undefined;
   }
+}
+
+export interface OpenChipRowsOptions {
+  /** 1-based GeoTIFF bands for R, G, B. @default by band count, as `geobatch rgb` */
+  readonly bands?: readonly number[];
+  /** @default none for 8-bit data, percentile 2-98 otherwise, as `geobatch rgb` */
+  readonly stretch?: Stretch;
+  /** JPEG/PNG: most bytes of decoded rows in one span. @default 64 MiB */
+  readonly bandBytes?: number;
+  /** GeoTIFFs: the conversion an earlier open computed ({@link RasterRowsOptions.maps}). */
+  readonly maps?: RgbChannelMaps;
+  readonly signal?: AbortSignal;
+}
+
+/** Opens an image for slicing: GeoTIFFs with lib/raster (any layout, converted to 8-bit RGB), others with sharp. */
+export async function openChipRows(
+  storage: Storage,
+  uri: string,
+  options: OpenChipRowsOptions = {},
+): Promise<ChipRows> {
+  const signal = options.signal;
+  if (isTiffName(uri)) {
+    const rows = await RasterRows.open(storage, uri, {
+      ...(options.bands ? { bands: options.bands } : {}),
+      ...(options.stretch ? { stretch: options.stretch } : {}),
+      ...(options.maps ? { maps: options.maps } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    // a local 8-bit RGB file taken as it is decodes faster with sharp (libtiff), to the same pixels
+    if (!rows.identity || parseUri(uri).kind !== 'local') return rows;
+    await rows.close();
+    return SharpRows.open(storage, uri, {
+      ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),
+      ...(signal ? { signal } : {}),
+      ...(rows.geo ? { geo: rows.geo } : {}),
+      conversion: rows.conversion,
+    });
+  }
+  if (options.bands || options.stretch) {
+    throw new RasterError(
+      `${uri}: --bands and --stretch apply to GeoTIFF images; JPEG and PNG images are sliced as they are`,
+    );
+  }
+  return SharpRows.open(storage, uri, {
+    ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),
+    ...(signal ? { signal } : {}),
+  });
 }

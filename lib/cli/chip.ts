@@ -13,6 +13,17 @@ function overlapOption(value: string): number {
   return n;
 }
 
+/** `--part k/n` (1-based on the command line) as a 0-based part. */
+function partOption(value: string): { index: number; count: number } {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
+  const k = m ? Number(m[1]) : NaN;
+  const n = m ? Number(m[2]) : NaN;
+  if (!(k >= 1 && n >= 1 && k <= n && n <= 10_000)) {
+    throw new UsageError(`--part: expected k/n with 1 <= k <= n <= 10000 (e.g. 2/4) but got '${value}'`);
+  }
+  return { index: k - 1, count: n };
+}
+
 /** `geobatch chip slice` */
 const sliceCommand = new Command('slice')
   .summary('cut images and their COCO labels into overlapping slices, as `sahi coco slice` does')
@@ -35,6 +46,13 @@ const sliceCommand = new Command('slice')
       'per scene; no-data becomes 0. --format tif writes GeoTIFF chips with the',
       "window's geotransform and the scene's CRS. Georeferenced scenes also get",
       '<out>/chips.geojson (chip footprints in CRS84).',
+      '',
+      'A large image is cut by several worker threads at once (--workers, default',
+      'the cores, at most 4), each decoding its own rows; JPEG chips are encoded',
+      'with libjpeg-turbo. --part k/n cuts only the k-th of n runs of rows of',
+      'windows (e.g. one of n Batch tasks over a huge scene) and writes',
+      'annotations.part-k-of-n.json and chips.part-k-of-n.geojson, with the ids',
+      'the whole run would give; `geobatch dataset build` reads complete sets.',
     ].join('\n'),
   )
   .requiredOption('--images <path>', 'image file, directory or s3:// prefix')
@@ -67,10 +85,18 @@ const sliceCommand = new Command('slice')
     '--range <min,max>',
     'fixed range for every band, or min,max,min,max,min,max for R,G,B (implies --stretch range)',
   )
+  .option(
+    '--workers <n>',
+    'worker threads for a large image (1: this thread only; default: the cores, at most 4)',
+    numberOption('--workers', 1, 64, true),
+  )
+  .option('--part <k/n>', 'cut only the k-th of n runs of rows of windows (1 <= k <= n)', partOption)
   .option('--json', 'print the result as JSON', false)
   .action(
     async (opts: {
       images: string;
+      workers?: number;
+      part?: { index: number; count: number };
       coco?: string;
       out: string;
       size: number;
@@ -138,6 +164,8 @@ const sliceCommand = new Command('slice')
         ignoreNegatives: opts.ignoreNegatives,
         format: opts.format,
         quality: opts.quality,
+        ...(opts.workers ? { workers: opts.workers } : {}),
+        ...(opts.part ? { part: opts.part } : {}),
         ...(bands ? { bands } : {}),
         ...(stretch ? { stretch } : {}),
         ...(progress ? { onProgress: progress.update } : {}),

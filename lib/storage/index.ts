@@ -77,12 +77,48 @@ export function createStorage(options: CreateStorageOptions = {}): Storage {
   return new RoutingStorage(options);
 }
 
+/**
+ * Options that make, in another thread (a worker), a Storage equivalent to `storage`: only for
+ * storages made by {@link createStorage} whose options can be copied to a worker (an S3 client
+ * *object*, or a credentials provider function, cannot); undefined otherwise.
+ */
+export function portableStorageOptions(storage: Storage): CreateStorageOptions | undefined {
+  const settings = RoutingStorage.settingsOf(storage);
+  if (!settings) return undefined;
+  const { env, ...rest } = settings;
+  // structuredClone would copy a client object's fields and drop its class: refuse it outright
+  if (rest.s3 !== undefined && Object.getPrototypeOf(rest.s3) !== Object.prototype) return undefined;
+  const options: CreateStorageOptions = {
+    ...rest,
+    cwd: rest.cwd ?? process.cwd(),
+    // the worker's process.env is a copy taken when it starts: pass the values in use now
+    env: { ...(env ?? process.env) },
+  };
+  try {
+    return structuredClone(options);
+  } catch {
+    return undefined;
+  }
+}
+
 class RoutingStorage implements Storage {
   private readonly local: LocalStorage;
   private s3Storage: Promise<S3Storage> | undefined;
 
+  readonly #settings: CreateStorageOptions;
+
   constructor(private readonly options: CreateStorageOptions) {
     this.local = new LocalStorage({ cwd: options.cwd });
+    this.#settings = options;
+  }
+
+  /**
+   * The options `storage` was made with, if it is a RoutingStorage itself: not a wrapper or a
+   * Proxy of one (a private field is not reached through either), whose reads another thread
+   * would not see.
+   */
+  static settingsOf(storage: Storage): CreateStorageOptions | undefined {
+    return #settings in storage ? storage.#settings : undefined;
   }
 
   async read(uri: string, options?: IoOptions): Promise<Buffer> {
