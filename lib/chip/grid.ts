@@ -18,6 +18,7 @@
  *   the same parameters over a finished output does nothing.
  */
 import sharp from 'sharp';
+import { encodeJpeg } from './jpeg.js';
 import { GridError } from '../geo/grid-error.js';
 import { BoxIndex } from '../labels/box-index.js';
 import { LabelError } from '../labels/errors.js';
@@ -451,14 +452,18 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
             );
             return;
           }
-          const encoder = sharp(rgb as Uint8Array, {
-            raw: { width: tileSize, height: tileSize, channels: channels as 3 | 4 },
-          });
-          const bytes = await (
+          const pixels = rgb as Uint8Array;
+          const bytes =
             format === 'jpeg'
-              ? encoder.jpeg({ quality, optimiseCoding: false })
-              : encoder.png({ compressionLevel: 6 })
-          ).toBuffer();
+              ? await encodeJpeg(
+                  { data: pixels, width: tileSize, height: tileSize, channels, stride: tileSize },
+                  quality,
+                )
+              : await sharp(pixels, {
+                  raw: { width: tileSize, height: tileSize, channels: channels as 3 | 4 },
+                })
+                  .png({ compressionLevel: 6 })
+                  .toBuffer();
           await files.write(uri, bytes);
         });
       }
