@@ -75,7 +75,7 @@ export interface SliceImagesOptions {
   readonly quality?: number;
   /**
    * Worker threads for one large image (rows of windows split between them; small images are
-   * cut on this thread). Only with a storage made by createStorage. @default the cores, at most 4
+   * cut on this thread). Only with a storage made by createStorage. @default half the cores, at most 4
    */
   readonly workers?: number;
   /**

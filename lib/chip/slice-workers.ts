@@ -3,8 +3,8 @@
  * runs, one per worker thread; each worker opens the image itself (local file or S3 byte ranges,
  * with the scene's statistics computed once here), decodes only its rows and writes its chips
  * with the same code as the single-threaded path (slice-bands.ts), so the files are identical.
- * Measured on the 10,000 px bench scene (2 cores): a single thread spends ~40 % of its time
- * converting blocks to 8-bit and ~20 % issuing encodes and writes, which one thread cannot overlap.
+ * A single thread spends ~40 % of its time converting blocks to 8-bit and ~20 % issuing encodes
+ * and writes (10,000 px bench scene); workers spread that over more cores.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -35,9 +35,14 @@ export type SliceWorkerMessage =
   | { readonly type: 'done' }
   | { readonly type: 'error'; readonly name: string; readonly message: string; readonly code?: unknown };
 
-/** Worker threads `chip slice` uses by default: the cores, at most 4. */
-export function defaultSliceWorkers(): number {
-  return Math.max(1, Math.min(4, availableParallelism()));
+/**
+ * Worker threads `chip slice` uses by default: half the cores, at most 4. One thread already keeps
+ * about two cores busy (its own converting blocks, libuv's pool inflating blocks and encoding
+ * JPEGs): on 2 cores a second thread only added overhead (RGB bench scene: 5.2 s on one thread,
+ * 6.2 s on two; uint16 with stretch: 9.8 s and 9.2 s).
+ */
+export function defaultSliceWorkers(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(4, Math.floor(cores / 2)));
 }
 
 /**

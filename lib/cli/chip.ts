@@ -48,8 +48,8 @@ const sliceCommand = new Command('slice')
       '<out>/chips.geojson (chip footprints in CRS84).',
       '',
       'A large image is cut by several worker threads at once (--workers, default',
-      'the cores, at most 4), each decoding its own rows; JPEG chips are encoded',
-      'with libjpeg-turbo. --part k/n cuts only the k-th of n runs of rows of',
+      'half the cores, at most 4: each keeps about two cores busy), each decoding',
+      'its own rows; JPEG chips are encoded with libjpeg-turbo. --part k/n cuts only the k-th of n runs of rows of',
       'windows (e.g. one of n Batch tasks over a huge scene) and writes',
       'annotations.part-k-of-n.json and chips.part-k-of-n.geojson, with the ids',
       'the whole run would give; `geobatch dataset build` reads complete sets.',
@@ -87,7 +87,7 @@ const sliceCommand = new Command('slice')
   )
   .option(
     '--workers <n>',
-    'worker threads for a large image (1: this thread only; default: the cores, at most 4)',
+    'worker threads for a large image (1: this thread only; default: half the cores, at most 4)',
     numberOption('--workers', 1, 64, true),
   )
   .option('--part <k/n>', 'cut only the k-th of n runs of rows of windows (1 <= k <= n)', partOption)

@@ -13,7 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { encodeJpeg, jpegEncoder, packPixels } from '../../lib/chip/jpeg.js';
 import { partFileName, sliceImages, type SliceImagesOptions } from '../../lib/chip/slice-images.js';
-import { splitBands } from '../../lib/chip/slice-workers.js';
+import { defaultSliceWorkers, splitBands } from '../../lib/chip/slice-workers.js';
 import { writeGeoTiff } from '../../lib/raster/geotiff-writer.js';
 import { createStorage, portableStorageOptions } from '../../lib/storage/index.js';
 import { countingStorage } from '../helpers/counting-storage.js';
@@ -161,6 +161,13 @@ describe('chip slice on worker threads', () => {
       undefined,
     );
     assert.equal(portableStorageOptions(countingStorage(createStorage()).storage), undefined);
+  });
+
+  it('uses half the cores by default, at most 4', () => {
+    assert.deepEqual(
+      [1, 2, 3, 4, 8, 64].map((cores) => defaultSliceWorkers(cores)),
+      [1, 1, 1, 2, 4, 4],
+    );
   });
 
   it('splits bands into contiguous runs of about equal chips', () => {
