@@ -31,6 +31,12 @@ export interface CatalogEntry {
    * once (`stage`, e.g. fan-in merges and training).
    */
   readonly granularity: 'item' | 'stage';
+  /**
+   * Whether a task can do one part of an item (`ctx.part`: e.g. a band of rows of windows of a
+   * huge scene), so that a stage may split each item over several tasks (`tasksPerItem`).
+   * @default false
+   */
+  readonly parts?: boolean;
   /** Parameters a pipeline stage may set under `params`. Unknown keys are errors. */
   readonly params: z.ZodObject;
 }
@@ -250,6 +256,7 @@ export const catalog = {
     gpus: 0,
     timeoutSeconds: 3600,
     granularity: 'item',
+    parts: true,
     params: chipParams,
   },
   'chip-grid': {
@@ -303,6 +310,11 @@ export type JobName = keyof typeof catalog;
 export const jobNames = Object.keys(catalog) as JobName[];
 
 export type JobParams<N extends JobName> = z.output<(typeof catalog)[N]['params']>;
+
+/** The jobs whose tasks can do one part of an item (`parts: true`), in catalog order. */
+export const jobsWithParts = jobNames.filter(
+  (name) => (catalog as Record<string, CatalogEntry>)[name]!.parts === true,
+);
 
 export function isJobName(name: string): name is JobName {
   return Object.hasOwn(catalog, name);

@@ -1,4 +1,4 @@
-import { readCoco, sliceSources, type SliceSource } from '../lib/chip/slice-images.js';
+import { partFileName, readCoco, sliceSources, type SliceSource } from '../lib/chip/slice-images.js';
 import { basenameUri, joinUri } from '../lib/storage/uri.js';
 import type { JobParams } from './catalog.js';
 import type { ChipJobParams } from './chip-params.js';
@@ -11,6 +11,9 @@ import type { JobModule } from './types.js';
  * (the `coco` stage's `<item>.json`), into `<stage>/<item>/images/*`, `annotations.json` and,
  * for georeferenced images, `chips.geojson`. GeoTIFFs of any bands and type are converted to
  * 8-bit RGB on the fly with the rgb job's `bands` / `stretch` / `percentiles` / `range`.
+ * In a split stage (`tasksPerItem`), a task cuts only its part of the rows of windows
+ * (`ctx.part`) and writes `annotations.part-<k>-of-<n>.json` (and `chips.part-<k>-of-<n>.geojson`)
+ * instead; the dataset reader joins complete sets of parts.
  */
 export const chipJob: JobModule<ChipJobParams> = {
   async run(params, ctx) {
@@ -36,6 +39,7 @@ export const chipJob: JobModule<ChipJobParams> = {
         source = { ...source, annotations: coco.annotations, labelsUri: shard };
         categories = coco.categories;
       }
+      const part = ctx.part;
       const result = await sliceSources(ctx.storage, [source], categories, {
         out,
         size: params.size,
@@ -46,18 +50,30 @@ export const chipJob: JobModule<ChipJobParams> = {
         quality: params.quality,
         ...(bands ? { bands } : {}),
         ...(stretch ? { stretch } : {}),
+        ...(part ? { part } : {}),
         signal: ctx.signal,
       });
       for (const s of result.sources) {
         ctx.log.info(`${item.id}: ${s.conversion}`);
         for (const w of s.warnings) ctx.log.warn(`${item.id}: ${w}`);
       }
-      outputs.push(result.annotationsUri, ...(result.footprints ? [joinUri(out, 'chips.geojson')] : []));
+      const footprints = part ? partFileName('chips', part) : 'chips.geojson';
+      outputs.push(result.annotationsUri, ...(result.footprints ? [joinUri(out, footprints)] : []));
+      const what = part ? `${item.id} part ${part.index + 1}/${part.count}` : item.id;
+      if (part) {
+        const rows = result.rows;
+        ctx.log.info(
+          rows
+            ? `${what}: cut ${rows.windows} row(s) of windows, pixel rows ${rows.top}..${rows.bottom} of the image`
+            : `${what}: no rows of windows fall in this part (it writes an empty part file)`,
+        );
+      }
       ctx.log.info(
-        `${item.id}: ${result.chips} chips, ${result.annotations} annotations${result.zeroArea ? `, ${result.zeroArea} zero-area skipped` : ''}${result.rle ? `, ${result.rle} RLE skipped` : ''} -> ${out}`,
+        `${what}: ${result.chips} chips, ${result.annotations} annotations${result.zeroArea ? `, ${result.zeroArea} zero-area skipped` : ''}${result.rle ? `, ${result.rle} RLE skipped` : ''} -> ${part ? result.annotationsUri : out}`,
       );
       summaries.push({
         item: item.id,
+        ...(part ? { part: part.index + 1, parts: part.count } : {}),
         chips: result.chips,
         annotations: result.annotations,
         zeroArea: result.zeroArea,

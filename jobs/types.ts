@@ -1,4 +1,4 @@
-import type { Item, JobGraph } from '../lib/pipeline/types.js';
+import type { Item, ItemPart, JobGraph } from '../lib/pipeline/types.js';
 import type { Storage } from '../lib/storage/types.js';
 
 export interface JobLogger {
@@ -26,6 +26,12 @@ export interface JobContext {
   readonly index: number;
   /** Items this task handles (empty for a single-task stage). */
   readonly items: readonly Item[];
+  /**
+   * Present only when the stage splits each item over several tasks (`tasksPerItem` > 1): this
+   * task does part `index` (0-based) of `count` of its one item. Only jobs whose catalog entry
+   * says `parts: true` run in such stages.
+   */
+  readonly part?: ItemPart;
   /** A private scratch folder, removed after the task. */
   readonly tmpDir: string;
   readonly log: JobLogger;

@@ -99,6 +99,11 @@ export interface SliceImagesResult {
   /** RLE segmentations skipped. */
   readonly rle: number;
   readonly annotationsUri: string;
+  /**
+   * The rows of windows cut (summed over images) and the pixel rows they cover (over several
+   * images, the span across them); null when no window was cut.
+   */
+  readonly rows: { readonly windows: number; readonly top: number; readonly bottom: number } | null;
   /** The most threads one image was cut on (1: the calling thread only; see `workers`). */
   readonly threads: number;
   /** Whether chips.geojson was written (georeferenced sources). */
@@ -317,6 +322,7 @@ export async function sliceSources(
   let planned = 0;
   let georeferenced = false;
   let threads = 1;
+  const rowsCut = { windows: 0, top: Infinity, bottom: -Infinity };
 
   const converted: { uri: string; conversion: string; warnings: readonly string[] }[] = [];
   for (const source of sources) {
@@ -385,6 +391,11 @@ export async function sliceSources(
         if (last && last.top === s.window[1] && last.bottom === s.window[3]) last.chips.push(chip);
         else bands.push({ top: s.window[1], bottom: s.window[3], chips: [chip] });
       }
+      if (bands.length > 0) {
+        rowsCut.windows += bands.length;
+        rowsCut.top = Math.min(rowsCut.top, bands[0]!.top);
+        rowsCut.bottom = Math.max(rowsCut.bottom, bands[bands.length - 1]!.bottom);
+      }
       const total = planned + slices.length;
       const onBand = (chips: number): void => {
         written += chips;
@@ -437,6 +448,7 @@ export async function sliceSources(
   return {
     images: sources.length,
     footprints: writeFootprints,
+    rows: rowsCut.windows > 0 ? rowsCut : null,
     threads,
     chips: outImages.length,
     annotations: outAnnotations.length,

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { ItemPart } from '../pipeline/types.js';
 import type { BatchRunStatus } from '../runners/batch-status.js';
 import { readBatchRecord } from '../runners/batch-record.js';
 import { readRunPlan } from '../runners/prepare.js';
@@ -14,6 +15,11 @@ function ms(v: number): string {
     : v < 60_000
       ? `${(v / 1000).toFixed(1)}s`
       : `${(v / 60_000).toFixed(1)}m`;
+}
+
+/** ` part 2/3` for a task of a stage that splits items (1-based, as people count), else nothing. */
+function partText(part: ItemPart | undefined): string {
+  return part ? ` part ${part.index + 1}/${part.count}` : '';
 }
 
 /** The text table `geobatch status` prints. */
@@ -43,7 +49,7 @@ export function formatRunStatus(status: RunStatus): string {
     lines.push('', 'failures:');
     for (const f of failures.slice(0, 20)) {
       lines.push(
-        `  ${f.stage}[${f.index}]${f.items.length ? ` (${f.items.join(', ')})` : ''}: ${f.error}`,
+        `  ${f.stage}[${f.index}]${f.items.length ? ` (${f.items.join(', ')}${partText(f.part)})` : ''}: ${f.error}`,
         `    log: ${f.log}`,
       );
     }
@@ -93,7 +99,7 @@ export function formatBatchStatus(status: BatchRunStatus): string {
       const exit = f.exitCode !== undefined ? `exit ${f.exitCode}: ` : '';
       const why = [f.statusReason, f.reason].filter(Boolean).join('; ') || 'no reason given';
       lines.push(
-        `  ${f.stage}[${f.index}]${f.items.length ? ` (${f.items.slice(0, 3).join(', ')}${f.items.length > 3 ? ', ...' : ''})` : ''}: ${exit}${why}`,
+        `  ${f.stage}[${f.index}]${f.items.length ? ` (${f.items.slice(0, 3).join(', ')}${f.items.length > 3 ? ', ...' : ''}${partText(f.part)})` : ''}: ${exit}${why}`,
         `    geobatch logs ${status.runUri} ${f.stage} --index ${f.index}`,
       );
     }

@@ -23,7 +23,7 @@ export const SPLITS = ['train', 'val', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
 
 export interface BuildDatasetOptions {
-  /** Chip folders (with annotations.json) or folders of them; local paths or s3:// URIs. */
+  /** Chip folders (with annotations.json, or a complete set of part files) or folders of them; local paths or s3:// URIs. */
   readonly inputs: readonly string[];
   /** The dataset folder (local or s3://). */
   readonly out: string;
@@ -245,7 +245,7 @@ async function copyChips(
   let done = 0;
   await mapLimit(jobs, 8, async ({ from, to }) => {
     const [source, existing] = await Promise.all([storage.stat(from, io), storage.stat(to, io)]);
-    if (!source) throw new DatasetError(`${from}: chip listed in its annotations.json does not exist`);
+    if (!source) throw new DatasetError(`${from}: chip listed in its scene's annotations does not exist`);
     if (!existing || existing.size !== source.size)
       await storage.writeAtomic(to, await storage.read(from, io), io);
     progress('copy', ++done, jobs.length);

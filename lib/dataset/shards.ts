@@ -1,8 +1,10 @@
 /**
  * The inputs of a dataset: one chip folder per scene (`<folder>/annotations.json` and
  * `<folder>/images/*`, as `chip slice` and the chip job write them), found from folder arguments
- * and read with their COCO checked. A folder argument is one scene's folder (it has
- * annotations.json) or a parent whose direct subfolders are scenes.
+ * and read with their COCO checked. A folder argument is one scene's folder or a parent whose
+ * direct subfolders are scenes. A scene chipped in parts (a chip stage with `tasksPerItem`, or
+ * `chip slice --part k/n`) has `annotations.part-<k>-of-<n>.json` for k = 1..n instead of
+ * annotations.json: the parts are read in k order and joined (their ids are the whole run's).
  */
 import type { Storage } from '../storage/types.js';
 import { basenameUri, compareUtf8, joinUri, normalizeUri } from '../storage/uri.js';
@@ -39,13 +41,27 @@ export interface SceneShard {
   readonly scene: string;
   /** The chip folder (canonical URI). */
   readonly folder: string;
-  readonly annotationsUri: string;
+  /** The COCO files read: `<folder>/annotations.json`, or the scene's part files in part order. */
+  readonly annotationsUris: readonly string[];
   readonly images: readonly ShardImage[];
   readonly annotations: readonly ShardAnnotation[];
   readonly categories: readonly ShardCategory[];
 }
 
 const ANNOTATIONS = 'annotations.json';
+const PART_PREFIX = 'annotations.part-';
+/** `annotations.part-<k>-of-<n>.json`, k and n without leading zeros. */
+const PART_FILE = /^annotations\.part-([1-9]\d*)-of-([1-9]\d*)\.json$/;
+
+/** The name of part `k` (1-based) of `n` of a scene's annotations. */
+export function annotationsPartName(k: number, n: number): string {
+  return `${PART_PREFIX}${k}-of-${n}.json`;
+}
+
+/** Whether `name` is a scene's annotations: annotations.json or one of its part files. */
+function isAnnotationsName(name: string): boolean {
+  return name === ANNOTATIONS || PART_FILE.test(name);
+}
 
 /** The scene folders named by `inputs` (each a scene folder or a parent of scene folders), sorted by URI. */
 export async function findSceneFolders(
@@ -62,14 +78,21 @@ export async function findSceneFolders(
       folders.add(base);
       continue;
     }
-    const found: string[] = [];
+    const found = new Set<string>();
+    let parts = false;
     for await (const info of storage.list(base + '/', io)) {
       const rest = info.uri.slice(base.length + 1).split('/');
-      if (rest.length === 2 && rest[1] === ANNOTATIONS) found.push(joinUri(base, rest[0]!));
+      if (rest.length === 1 && PART_FILE.test(rest[0]!)) parts = true;
+      else if (rest.length === 2 && isAnnotationsName(rest[1]!)) found.add(joinUri(base, rest[0]!));
     }
-    if (found.length === 0) {
+    if (parts) {
+      // the folder is a scene chipped in parts
+      folders.add(base);
+      continue;
+    }
+    if (found.size === 0) {
       throw new DatasetError(
-        `${input}: no ${ANNOTATIONS} in it or in its direct subfolders (expected a chip folder <scene>/${ANNOTATIONS} + images/, or a folder of them)`,
+        `${input}: no ${ANNOTATIONS} in it or in its direct subfolders (expected a chip folder <scene>/${ANNOTATIONS} + images/, or a folder of them; a scene chipped in parts has ${PART_PREFIX}<k>-of-<n>.json files instead)`,
       );
     }
     for (const f of found) folders.add(f);
@@ -93,13 +116,69 @@ function isFiniteNumber(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
-/** Reads and checks one scene's annotations.json. */
-export async function readSceneShard(
+/** The COCO files of a scene folder: annotations.json, else its complete set of part files in part order. */
+async function sceneAnnotationFiles(
   storage: Storage,
   folder: string,
   signal?: AbortSignal,
-): Promise<SceneShard> {
-  const uri = joinUri(folder, ANNOTATIONS);
+): Promise<string[]> {
+  const io = signal ? { signal } : {};
+  const whole = joinUri(folder, ANNOTATIONS);
+  if (await storage.exists(whole, io)) return [whole];
+  const found = new Map<number, Set<number>>();
+  for await (const info of storage.list(joinUri(folder, PART_PREFIX), io)) {
+    const m = PART_FILE.exec(info.uri.slice(folder.length + 1));
+    if (!m) continue;
+    const [k, n] = [Number(m[1]), Number(m[2])];
+    if (k > n) {
+      throw new DatasetError(
+        `${joinUri(folder, basenameUri(info.uri))}: part ${k} of ${n} does not exist; expected ${annotationsPartName(1, n)} .. ${annotationsPartName(n, n)}`,
+      );
+    }
+    let ks = found.get(n);
+    if (!ks) found.set(n, (ks = new Set()));
+    ks.add(k);
+  }
+  if (found.size === 0) {
+    throw new DatasetError(
+      `${folder}: no ${ANNOTATIONS} and no ${PART_PREFIX}<k>-of-<n>.json part files (expected a chip folder)`,
+    );
+  }
+  const counts = [...found.keys()].sort((a, b) => a - b);
+  if (counts.length > 1) {
+    throw new DatasetError(
+      `${folder}: part files of ${counts.length} different splits (${counts
+        .map(
+          (n) =>
+            `${[...found.get(n)!]
+              .sort((a, b) => a - b)
+              .map((k) => annotationsPartName(k, n))
+              .join(', ')}`,
+        )
+        .join('; ')}); expected one set k = 1..n of the same n`,
+    );
+  }
+  const n = counts[0]!;
+  const ks = found.get(n)!;
+  const missing = Array.from({ length: n }, (_, i) => i + 1).filter((k) => !ks.has(k));
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 10).map((k) => annotationsPartName(k, n));
+    const more = missing.length > 10 ? ` and ${missing.length - 10} more` : '';
+    throw new DatasetError(
+      `${folder}: incomplete set of parts: ${ks.size} of ${n} present, missing ${shown.join(', ')}${more} (has every task of the chip stage finished?)`,
+    );
+  }
+  return Array.from({ length: n }, (_, i) => joinUri(folder, annotationsPartName(i + 1, n)));
+}
+
+/** One COCO file read and checked on its own. */
+interface CheckedCoco {
+  readonly images: ShardImage[];
+  readonly annotations: ShardAnnotation[];
+  readonly categories: ShardCategory[];
+}
+
+async function readCheckedCoco(storage: Storage, uri: string, signal?: AbortSignal): Promise<CheckedCoco> {
   let parsed: unknown;
   try {
     parsed = JSON.parse((await storage.read(uri, signal ? { signal } : {})).toString('utf8'));
@@ -156,11 +235,57 @@ export async function readSceneShard(
     if (!isFiniteNumber(a.area)) fail(`annotations[${i}].area`, a.area, 'a number');
   });
   return {
-    scene: basenameUri(folder),
-    folder,
-    annotationsUri: uri,
     images: images as unknown as ShardImage[],
     annotations: annotations as unknown as ShardAnnotation[],
     categories: categories as unknown as ShardCategory[],
+  };
+}
+
+/**
+ * Reads and checks one scene's annotations.json or, for a scene chipped in parts, its complete
+ * set of part files, joined in part order (the same categories in each, ids unique across them).
+ */
+export async function readSceneShard(
+  storage: Storage,
+  folder: string,
+  signal?: AbortSignal,
+): Promise<SceneShard> {
+  const uris = await sceneAnnotationFiles(storage, folder, signal);
+  const parts: CheckedCoco[] = [];
+  for (const uri of uris) parts.push(await readCheckedCoco(storage, uri, signal));
+  const first = parts[0]!;
+  const categories = JSON.stringify(first.categories);
+  const imageIn = new Map<number, string>();
+  const annotationIn = new Map<number, string>();
+  parts.forEach((part, p) => {
+    const uri = uris[p]!;
+    if (p > 0 && JSON.stringify(part.categories) !== categories) {
+      throw new DatasetError(
+        `${uri}: its categories differ from those of ${uris[0]}; expected every part of scene '${basenameUri(folder)}' to list the same categories`,
+      );
+    }
+    if (uris.length === 1) return;
+    for (const [seen, list, what] of [
+      [imageIn, part.images, 'image'],
+      [annotationIn, part.annotations, 'annotation'],
+    ] as const) {
+      for (const { id } of list) {
+        const other = seen.get(id);
+        if (other !== undefined) {
+          throw new DatasetError(
+            `${uri}: ${what} id ${id} is also in ${other}; expected the parts of a scene to number their ${what}s as one run does`,
+          );
+        }
+        seen.set(id, uri);
+      }
+    }
+  });
+  return {
+    scene: basenameUri(folder),
+    folder,
+    annotationsUris: uris,
+    images: parts.flatMap((p) => p.images),
+    annotations: parts.flatMap((p) => p.annotations),
+    categories: first.categories,
   };
 }

@@ -6,7 +6,7 @@ import type { IssueDraft, PipelineSource, YamlPath } from './errors.js';
 import { PipelineError, placeIssues } from './errors.js';
 import { formatValue } from './issues.js';
 import { BATCH_LIMITS, type PipelineSpec, type StageSpec } from './spec.js';
-import type { GraphStage, Item, JobGraph, Resources, StageDependency } from './types.js';
+import type { GraphStage, Item, ItemPart, JobGraph, Resources, StageDependency } from './types.js';
 import { catalogEntry, validatePipeline } from './validate.js';
 
 const count = (n: number): string => n.toLocaleString('en-US');
@@ -14,6 +14,16 @@ const count = (n: number): string => n.toLocaleString('en-US');
 /** Items per task when the stage does not say: 1, or as few as keep the array within Batch's 10,000 children. */
 export function defaultItemsPerTask(itemCount: number): number {
   return itemCount > BATCH_LIMITS.maxArraySize ? Math.ceil(itemCount / BATCH_LIMITS.maxArraySize) : 1;
+}
+
+/** Why items x parts do not fit in one Batch array, and what would. */
+function splitLimitMessage(itemCount: number, tasksPerItem: number): string {
+  const limit = BATCH_LIMITS.maxArraySize;
+  const tasks = `${count(itemCount)} items x ${count(tasksPerItem)} parts = ${count(itemCount * tasksPerItem)} tasks, and an AWS Batch array holds at most ${count(limit)}`;
+  const most = Math.floor(limit / itemCount);
+  return most >= 2
+    ? `expected at most ${count(most)} for ${count(itemCount)} items but got ${count(tasksPerItem)} (${tasks})`
+    : `expected 1 for ${count(itemCount)} items but got ${count(tasksPerItem)} (${tasks}; items can be split only when there are at most ${count(limit / 2)})`;
 }
 
 /** Stage names in a dependency order; among stages free to go, the one first in the file goes first. */
@@ -127,9 +137,28 @@ export function compilePipeline(
     let itemCount = 0;
     let itemsPerTask = 1;
     let taskCount = 1;
+    const tasksPerItem = stage.tasksPerItem ?? 1;
 
     const over = stage.foreach === undefined ? undefined : built.get(stage.foreach);
-    if (over) {
+    if (tasksPerItem > 1 && stage.foreach !== undefined) {
+      // one task per part of an item: task i does part i % tasksPerItem of item floor(i / tasksPerItem)
+      if (over) {
+        // Batch pairs children (N_TO_N) only between arrays of one size: wait for the whole stage
+        dependsOn.push({ stage: over.name, type: 'FAN_IN', split: true });
+        ({ itemsFrom, itemCount } = over);
+      } else {
+        itemsFrom = stage.foreach;
+        itemCount = resolvedItems[stage.foreach]!.length;
+      }
+      taskCount = itemCount * tasksPerItem;
+      if (taskCount > BATCH_LIMITS.maxArraySize) {
+        issues.push({
+          path: [...at, 'tasksPerItem'],
+          value: tasksPerItem,
+          message: splitLimitMessage(itemCount, tasksPerItem),
+        });
+      }
+    } else if (over) {
       dependsOn.push({ stage: over.name, type: 'N_TO_N' });
       ({ itemsFrom, itemCount, itemsPerTask, taskCount } = over);
       if (stage.itemsPerTask !== undefined && stage.itemsPerTask !== itemsPerTask) {
@@ -162,6 +191,7 @@ export function compilePipeline(
       ...(itemsFrom === undefined ? {} : { itemsFrom }),
       itemCount,
       itemsPerTask,
+      tasksPerItem,
       taskCount,
       dependsOn,
       queue: resources.gpus > 0 ? 'gpu' : 'cpu',
@@ -182,17 +212,41 @@ function checkIndex(what: string, index: number, count: number): void {
   }
 }
 
-/** The items task `index` of `stage` handles (none for a single-task stage). */
+/** The items task `index` of `stage` handles (none for a single-task stage; one for a split stage). */
 export function taskItems(stage: GraphStage, graph: JobGraph, index: number): readonly Item[] {
   checkIndex(`stage '${stage.name}': task index`, index, stage.taskCount);
   if (stage.itemsFrom === undefined) return [];
   const items = graph.items[stage.itemsFrom];
   if (!items) throw new Error(`stage '${stage.name}': the graph has no input set '${stage.itemsFrom}'`);
-  return items.slice(index * stage.itemsPerTask, Math.min((index + 1) * stage.itemsPerTask, stage.itemCount));
+  const { first, end } = taskItemRange(stage, index);
+  return items.slice(first, end);
 }
 
-/** The index of the task of `stage` that handles item `itemIndex` of its input set. */
+/**
+ * Items [first, end) of its input set that task `index` of `stage` handles, without checks: a
+ * split stage's task handles one item, any other `itemsPerTask` consecutive ones.
+ */
+export function taskItemRange(stage: GraphStage, index: number): { first: number; end: number } {
+  const tasksPerItem = stage.tasksPerItem;
+  if (tasksPerItem > 1) {
+    const item = Math.floor(index / tasksPerItem);
+    return { first: item, end: Math.min(item + 1, stage.itemCount) };
+  }
+  return {
+    first: index * stage.itemsPerTask,
+    end: Math.min((index + 1) * stage.itemsPerTask, stage.itemCount),
+  };
+}
+
+/** The part of its item that task `index` of a split stage handles; undefined when the stage is not split. */
+export function taskPart(stage: GraphStage, index: number): ItemPart | undefined {
+  const count = stage.tasksPerItem;
+  return count > 1 ? { index: index % count, count } : undefined;
+}
+
+/** The index of the task of `stage` that handles item `itemIndex` of its input set (of a split stage: its first part). */
 export function itemTask(stage: GraphStage, itemIndex: number): number {
   checkIndex(`stage '${stage.name}': item index`, itemIndex, stage.itemCount);
-  return Math.floor(itemIndex / stage.itemsPerTask);
+  const tasksPerItem = stage.tasksPerItem;
+  return tasksPerItem > 1 ? itemIndex * tasksPerItem : Math.floor(itemIndex / stage.itemsPerTask);
 }

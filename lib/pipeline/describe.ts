@@ -9,7 +9,14 @@ export interface StageSummary {
   readonly itemsFrom?: string;
   readonly items: number;
   readonly itemsPerTask: number;
-  readonly dependsOn: readonly { readonly stage: string; readonly type: DependencyType }[];
+  /** Tasks each item is split into (1: not split). */
+  readonly tasksPerItem: number;
+  /** `split`: a split stage waits for the whole stage it runs over (FAN_IN, not N_TO_N). */
+  readonly dependsOn: readonly {
+    readonly stage: string;
+    readonly type: DependencyType;
+    readonly split?: true;
+  }[];
   readonly queue: Queue;
   readonly vcpus: number;
   readonly memoryMiB: number;
@@ -37,7 +44,12 @@ export function summarizeGraph(graph: JobGraph): GraphSummary {
     ...(s.itemsFrom === undefined ? {} : { itemsFrom: s.itemsFrom }),
     items: s.itemCount,
     itemsPerTask: s.itemsPerTask,
-    dependsOn: s.dependsOn.map((d) => ({ stage: d.stage, type: d.type })),
+    tasksPerItem: s.tasksPerItem,
+    dependsOn: s.dependsOn.map((d) => ({
+      stage: d.stage,
+      type: d.type,
+      ...(d.split ? { split: true } : {}),
+    })),
     queue: s.queue,
     vcpus: s.resources.vcpus,
     memoryMiB: s.resources.memoryMiB,
@@ -72,7 +84,12 @@ export function formatDuration(seconds: number): string {
 
 function tasksText(s: StageSummary): string {
   if (s.itemsFrom === undefined) return count(s.tasks);
-  const per = s.itemsPerTask === 1 ? '' : `, ${count(s.itemsPerTask)} per task`;
+  const per =
+    s.tasksPerItem > 1
+      ? `, ${count(s.tasksPerItem)} tasks per item`
+      : s.itemsPerTask === 1
+        ? ''
+        : `, ${count(s.itemsPerTask)} per task`;
   return `${count(s.tasks)} (${count(s.items)} ${s.itemsFrom}${per})`;
 }
 
@@ -88,7 +105,10 @@ function alignColumns(rows: readonly (readonly string[])[]): string[] {
   );
 }
 
-/** The graph as an aligned table, one line per stage in run order under a header (lines joined by '\n'). */
+/**
+ * The graph as an aligned table, one line per stage in run order under a header, then a note for
+ * each split stage that waits for all of the stage it runs over (lines joined by '\n').
+ */
 export function describeGraph(graph: JobGraph): string {
   const header = [
     'STAGE',
@@ -102,11 +122,14 @@ export function describeGraph(graph: JobGraph): string {
     'TIMEOUT',
     'ATTEMPTS',
   ];
-  const rows = summarizeGraph(graph).stages.map((s) => [
+  const stages = summarizeGraph(graph).stages;
+  const rows = stages.map((s) => [
     s.stage,
     s.job,
     tasksText(s),
-    s.dependsOn.length === 0 ? '-' : s.dependsOn.map((d) => `${d.stage} (${d.type})`).join(', '),
+    s.dependsOn.length === 0
+      ? '-'
+      : s.dependsOn.map((d) => `${d.stage} (${d.type}${d.split ? ', split' : ''})`).join(', '),
     s.queue,
     String(s.vcpus),
     formatMemory(s.memoryMiB) +
@@ -115,5 +138,13 @@ export function describeGraph(graph: JobGraph): string {
     formatDuration(s.timeoutSeconds),
     s.attempts === undefined ? '-' : String(s.attempts),
   ]);
-  return alignColumns([header, ...rows]).join('\n');
+  const notes = stages.flatMap((s) =>
+    s.dependsOn
+      .filter((d) => d.split)
+      .map(
+        (d) =>
+          `${s.stage} runs over ${d.stage} but waits for all of it (FAN_IN, not N_TO_N): it splits each item into ${count(s.tasksPerItem)} tasks, so its tasks do not pair one to one with ${d.stage}'s.`,
+      ),
+  );
+  return [...alignColumns([header, ...rows]), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
 }

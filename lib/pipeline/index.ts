@@ -6,7 +6,14 @@ export { parsePipeline } from './parse.js';
 export type { ParsedPipeline } from './parse.js';
 export { validatePipeline } from './validate.js';
 export type { Validation, ValidateOptions } from './validate.js';
-export { compilePipeline, defaultItemsPerTask, itemTask, taskItems } from './compile.js';
+export {
+  compilePipeline,
+  defaultItemsPerTask,
+  itemTask,
+  taskItemRange,
+  taskItems,
+  taskPart,
+} from './compile.js';
 export { pipelineJsonSchema } from './json-schema.js';
 export type { JsonSchema } from './json-schema.js';
 export { describeGraph, summarizeGraph, formatDuration, formatMemory } from './describe.js';

@@ -58,10 +58,14 @@ export function pipelineJsonSchema(): JsonSchema {
       ...child(combined, 'properties', 'params', 'properties', name),
       description: `Parameters of job '${name}': ${entry.description}`,
     };
+    // only jobs whose tasks can do one part of an item take a tasksPerItem above 1
     const then: JsonSchema =
       entry.granularity === 'item'
-        ? { properties: { params }, required: ['foreach'] }
-        : { properties: { params, foreach: false, itemsPerTask: false } };
+        ? {
+            properties: { params, ...(entry.parts === true ? {} : { tasksPerItem: { const: 1 } }) },
+            required: ['foreach'],
+          }
+        : { properties: { params, foreach: false, itemsPerTask: false, tasksPerItem: false } };
     return { if: { properties: { job: { const: name } }, required: ['job'] }, then };
   });
 

@@ -138,6 +138,15 @@ export const stageSpecSchema = z
       .describe(
         'Items one task handles. Default 1, or ceil(items / 10000) above 10,000 items (AWS Batch arrays hold at most 10,000 tasks). A stage that runs over another stage inherits its value.',
       ),
+    tasksPerItem: z
+      .number()
+      .int()
+      .min(1)
+      .max(BATCH_LIMITS.maxArraySize)
+      .optional()
+      .describe(
+        'Tasks one item is split into; each task handles one part (e.g. a band of rows of windows of a huge scene). Default 1. Only for jobs that support parts (chip), with foreach and one item per task; items x tasksPerItem is at most 10,000 (the AWS Batch array limit). No stage can run over a split stage (foreach): wait for it with needs.',
+      ),
     retries: z
       .number()
       .int()

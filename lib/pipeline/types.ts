@@ -6,6 +6,14 @@ export interface Item {
   readonly uri: string;
 }
 
+/** One part of an item, for a stage that splits each item over several tasks (`tasksPerItem`). */
+export interface ItemPart {
+  /** 0-based, < count. */
+  readonly index: number;
+  /** The stage's tasksPerItem. */
+  readonly count: number;
+}
+
 export type Queue = 'cpu' | 'gpu';
 
 export interface Resources {
@@ -27,6 +35,12 @@ export type DependencyType = 'N_TO_N' | 'FAN_IN';
 export interface StageDependency {
   readonly stage: string;
   readonly type: DependencyType;
+  /**
+   * Set when a split stage (`tasksPerItem` > 1) runs over `stage` (foreach): its tasks are parts
+   * of items, not one per item, so it waits for the whole stage (FAN_IN) instead of task for task.
+   * @default false
+   */
+  readonly split?: true;
 }
 
 export interface GraphStage {
@@ -41,7 +55,15 @@ export interface GraphStage {
   readonly itemCount: number;
   /** Items handled by one task (1 unless there are more than 10,000 items). */
   readonly itemsPerTask: number;
-  /** Number of tasks: ceil(itemCount / itemsPerTask), or 1 for a single-task stage. */
+  /**
+   * Tasks one item is split into (1 unless the stage sets `tasksPerItem`). Task i then handles
+   * part i % tasksPerItem of item floor(i / tasksPerItem); itemsPerTask is 1.
+   */
+  readonly tasksPerItem: number;
+  /**
+   * Number of tasks: ceil(itemCount / itemsPerTask), itemCount * tasksPerItem for a split stage,
+   * or 1 for a single-task stage.
+   */
   readonly taskCount: number;
   readonly dependsOn: readonly StageDependency[];
   readonly queue: Queue;

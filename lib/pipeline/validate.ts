@@ -3,7 +3,7 @@
  * each stage's params against its catalog job, and the graph rules (what foreach and needs
  * name, cycles, Batch's dependency limit). Issues are collected, never thrown one at a time.
  */
-import { catalog, isJobName, type CatalogEntry } from '../../jobs/catalog.js';
+import { catalog, isJobName, jobsWithParts, type CatalogEntry } from '../../jobs/catalog.js';
 import type { IssueDraft, YamlPath } from './errors.js';
 import { formatValue, listNames, suggestion, zodIssuesToDrafts } from './issues.js';
 import { inputJsonSchema, type JsonSchema } from './json-schema.js';
@@ -48,8 +48,14 @@ interface StageRefs {
   readonly foreach?: string;
   readonly needs: readonly { readonly name: string; readonly index: number }[];
   readonly itemsPerTask?: number;
+  readonly tasksPerItem?: number;
   /** Of its catalog job, when the job is known. */
   readonly granularity?: CatalogEntry['granularity'];
+}
+
+/** Whether a stage splits each item over several tasks (its tasks are then not one per item). */
+function isSplit(stage: StageRefs | undefined): boolean {
+  return stage?.tasksPerItem !== undefined && stage.tasksPerItem > 1;
 }
 
 function stageRefs(stages: Raw): StageRefs[] {
@@ -63,6 +69,7 @@ function stageRefs(stages: Raw): StageRefs[] {
       ...(typeof stage.foreach === 'string' ? { foreach: stage.foreach } : {}),
       needs: needs.flatMap((need, index) => (typeof need === 'string' ? [{ name: need, index }] : [])),
       ...(typeof stage.itemsPerTask === 'number' ? { itemsPerTask: stage.itemsPerTask } : {}),
+      ...(typeof stage.tasksPerItem === 'number' ? { tasksPerItem: stage.tasksPerItem } : {}),
     };
   });
 }
@@ -104,6 +111,13 @@ export function validatePipeline(input: unknown, options: ValidateOptions = {}):
         message: `expected an input set or stage to run over (job '${raw.job}' runs once per item) but it is missing`,
       });
     }
+    if (typeof raw.tasksPerItem === 'number' && raw.tasksPerItem > 1 && entry.parts !== true) {
+      issues.push({
+        path: [...at, 'tasksPerItem'],
+        value: raw.tasksPerItem,
+        message: `expected 1 but got ${formatValue(raw.tasksPerItem)}: job '${raw.job}' cannot split an item into parts (only ${listNames(jobsWithParts)} can)`,
+      });
+    }
     if (entry.granularity === 'stage' && raw.foreach !== undefined) {
       const hint =
         typeof raw.foreach === 'string' && Object.hasOwn(stages, raw.foreach)
@@ -133,7 +147,7 @@ export function validatePipeline(input: unknown, options: ValidateOptions = {}):
   return { ok: true, spec };
 }
 
-/** The graph rules: foreach/needs targets, duplicates, Batch's dependency limit, itemsPerTask, cycles. */
+/** The graph rules: foreach/needs targets, duplicates, Batch's dependency limit, itemsPerTask, tasksPerItem, cycles. */
 function graphIssues(stages: readonly StageRefs[], inputSets: readonly string[]): IssueDraft[] {
   const issues: IssueDraft[] = [];
   const byName = new Map(stages.map((stage) => [stage.name, stage]));
@@ -208,7 +222,30 @@ function graphIssues(stages: readonly StageRefs[], inputSets: readonly string[])
         message: 'itemsPerTask applies only to a stage with foreach; this stage runs as one task',
       });
     }
-    const upstream = foreach === undefined ? undefined : explicitItemsPerTask(byName, foreach);
+    if (over && isSplit(over)) {
+      issues.push({
+        path: [...at, 'foreach'],
+        value: foreach,
+        message: `expected a stage with one task per item, but '${over.name}' splits each item into ${over.tasksPerItem} tasks (tasksPerItem: ${over.tasksPerItem}), so no stage can run task for task after it; use needs: [${over.name}] to wait for the whole stage`,
+      });
+    }
+    if (stage.tasksPerItem !== undefined && foreach === undefined) {
+      issues.push({
+        path: [...at, 'tasksPerItem'],
+        value: stage.tasksPerItem,
+        message: 'tasksPerItem applies only to a stage with foreach; this stage runs as one task',
+      });
+    }
+    if (isSplit(stage) && stage.itemsPerTask !== undefined && stage.itemsPerTask !== 1) {
+      issues.push({
+        path: [...at, 'itemsPerTask'],
+        value: stage.itemsPerTask,
+        message: `expected 1 (or no itemsPerTask) because tasksPerItem is ${stage.tasksPerItem}: a task of a split stage handles one part of one item, but got ${formatValue(stage.itemsPerTask)}`,
+      });
+    }
+    // a split stage waits for the whole stage it runs over (FAN_IN), so it does not inherit its grouping
+    const upstream =
+      foreach === undefined || isSplit(stage) ? undefined : explicitItemsPerTask(byName, foreach);
     if (stage.itemsPerTask !== undefined && upstream && upstream.value !== stage.itemsPerTask) {
       issues.push({
         path: [...at, 'itemsPerTask'],

@@ -191,8 +191,11 @@ export interface PlannedJob {
   readonly job: string;
   /** The plan's task indexes this job runs: array child k runs `tasks[k]`. */
   readonly tasks: readonly number[];
-  /** Stages this job waits for, and whether child i waits for child i only. */
-  readonly dependsOn: readonly { readonly stage: string; readonly type?: 'N_TO_N' }[];
+  /**
+   * Stages this job waits for, and whether child i waits for child i only; `split`: the stage
+   * runs over that stage but splits its items (`tasksPerItem`), so it waits for the whole job.
+   */
+  readonly dependsOn: readonly { readonly stage: string; readonly type?: 'N_TO_N'; readonly split?: true }[];
   /** The request, without `dependsOn` (filled in by {@link submitJobInput}). */
   readonly request: Omit<SubmitJobRequest, 'dependsOn'>;
 }
@@ -253,7 +256,7 @@ export function planSubmission(input: PlanSubmissionInput): PlannedSubmission {
       );
     }
 
-    const dependsOn: { stage: string; type?: 'N_TO_N' }[] = [];
+    const dependsOn: { stage: string; type?: 'N_TO_N'; split?: true }[] = [];
     for (const dep of stage.dependsOn) {
       const upstream = planned.get(dep.stage);
       // a stage with nothing left to do (resume) is complete: nothing to wait for
@@ -263,7 +266,11 @@ export function planSubmission(input: PlanSubmissionInput): PlannedSubmission {
         tasks.length >= 2 &&
         upstream.tasks.length >= 2 &&
         sameTasks(tasks, upstream.tasks);
-      dependsOn.push(perItem ? { stage: dep.stage, type: 'N_TO_N' } : { stage: dep.stage });
+      dependsOn.push(
+        perItem
+          ? { stage: dep.stage, type: 'N_TO_N' }
+          : { stage: dep.stage, ...(dep.split ? { split: true as const } : {}) },
+      );
     }
     if (dependsOn.length > batchLimits.maxDependencies) {
       throw new BatchError(
@@ -375,6 +382,12 @@ export function resumeTasks(
   return out;
 }
 
+function dependencyText(dep: PlannedJob['dependsOn'][number]): string {
+  if (dep.type === 'N_TO_N') return 'N_TO_N: child i after child i';
+  if (!dep.split) return 'whole job';
+  return `whole job, not N_TO_N: this stage splits each item into tasks (tasksPerItem), so its children do not pair with ${dep.stage}'s`;
+}
+
 /** A readable listing of the calls a submission makes, for `geobatch plan --runner batch`. */
 export function describeSubmission(planned: PlannedSubmission, target: BatchTarget): string {
   const lines: string[] = [];
@@ -383,9 +396,7 @@ export function describeSubmission(planned: PlannedSubmission, target: BatchTarg
     const r = submitJobInput(job, ids);
     const res = r.containerOverrides.resourceRequirements.map((q) => `${q.type}=${q.value}`).join(' ');
     const deps = job.dependsOn.length
-      ? job.dependsOn
-          .map((d) => `${d.stage} (${d.type === 'N_TO_N' ? 'N_TO_N: child i after child i' : 'whole job'})`)
-          .join(', ')
+      ? job.dependsOn.map((d) => `${d.stage} (${dependencyText(d)})`).join(', ')
       : '-';
     lines.push(
       `${n + 1}. SubmitJob ${job.stage}`,

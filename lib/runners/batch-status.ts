@@ -4,13 +4,14 @@
  * failed task with Batch's status reason and the container's exit code. Array parents give
  * per-state counts (`statusSummary`); failed children come from ListJobs.
  */
+import type { ItemPart } from '../pipeline/types.js';
 import type { Storage } from '../storage/types.js';
 import type { BatchApi, ChildFailure, JobState, JobView } from './batch.js';
 import { latestJobs } from './batch-record.js';
 import type { BatchRecord, SubmittedJob } from './batch-record.js';
 import type { RunPlan } from './records.js';
 import { readTaskStates } from './state.js';
-import { itemsOfTask } from './task.js';
+import { itemsOfTask, partOfTask } from './task.js';
 import { parseTaskRanges } from './task-indexes.js';
 
 export type TaskColumn =
@@ -33,6 +34,8 @@ export interface BatchTaskFailure {
   /** The plan's task index (what `geobatch logs --index` takes). */
   readonly index: number;
   readonly items: readonly string[];
+  /** The part of its item the task does, for a stage that splits items (`tasksPerItem`). */
+  readonly part?: ItemPart;
   readonly jobId: string;
   readonly statusReason?: string;
   readonly exitCode?: number;
@@ -217,9 +220,12 @@ export async function readBatchStatus(options: {
       counts = result.counts;
       failures = result.failures.map((f) => {
         const index = tasks[f.arrayIndex] ?? f.arrayIndex;
+        const known = index < stage.taskCount;
+        const part = known ? partOfTask(stage, index) : undefined;
         return {
           index,
-          items: index < stage.taskCount ? itemsOfTask(plan.graph, stage, index).map((i) => i.id) : [],
+          items: known ? itemsOfTask(plan.graph, stage, index).map((i) => i.id) : [],
+          ...(part ? { part } : {}),
           jobId: f.jobId,
           ...(f.statusReason ? { statusReason: f.statusReason } : {}),
           ...(f.exitCode !== undefined ? { exitCode: f.exitCode } : {}),

@@ -7,13 +7,13 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { availableParallelism, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { GraphStage } from '../pipeline/types.js';
+import type { GraphStage, ItemPart } from '../pipeline/types.js';
 import type { Storage } from '../storage/types.js';
 import { runLayout } from './layout.js';
 import type { FromWorker, ToWorker } from './local-protocol.js';
 import { firstLine } from './records.js';
 import type { RunPlan, RunSummary, TaskFailure } from './records.js';
-import { itemsOfTask } from './task.js';
+import { itemsOfTask, partOfTask } from './task.js';
 import { readTaskStates } from './state.js';
 
 export type TaskEventState = 'started' | 'done' | 'skipped' | 'failed' | 'interrupted' | 'blocked';
@@ -83,6 +83,12 @@ interface Worker {
   readonly child: ChildProcess;
   task?: { id: number; stage: StageRun; index: number; stderr: string[] };
   ready: Promise<void>;
+}
+
+/** `{ part }` of a split stage's task, for its records; nothing otherwise. */
+function partRecord(stage: GraphStage, index: number): { part?: ItemPart } {
+  const part = partOfTask(stage, index);
+  return part ? { part } : {};
 }
 
 function workerModule(): { path: string; execArgv: string[] } {
@@ -303,6 +309,7 @@ export async function runLocal(options: LocalRunOptions): Promise<RunSummary> {
           stage: run.stage.name,
           index,
           items: itemsOfTask(plan.graph, run.stage, index).map((i) => i.id),
+          ...partRecord(run.stage, index),
           startedAt: now,
           failedAt: now,
           error: firstLine(error),

@@ -12,7 +12,7 @@ import { StorageError } from '../storage/errors.js';
 import type { Storage } from '../storage/types.js';
 import { isS3Uri, joinUri } from '../storage/uri.js';
 import { newRunId, runLayout } from './layout.js';
-import { planVersion } from './records.js';
+import { parseRunPlan, planVersion } from './records.js';
 import type { RunPlan } from './records.js';
 
 /** A run cannot be created or continued as asked. */
@@ -121,7 +121,8 @@ export async function readRunPlan(storage: Storage, runUri: string): Promise<Run
       `${planUri}: plan version ${String(plan.version)} is not supported (this geobatch reads ${planVersion})`,
     );
   }
-  return plan;
+  // fills what older plans lack (tasksPerItem)
+  return parseRunPlan(plan, planUri);
 }
 
 /**
@@ -162,7 +163,7 @@ export async function prepareRun(
           `${runUri}: this run was made from a different pipeline file or inputs (plan.json is immutable); start a new run without --run, or pass another --run location`,
         );
       }
-      return { plan: existing, continued: true };
+      return { plan: parseRunPlan(existing, runLayout(runUri).plan), continued: true };
     }
   }
 

@@ -1,6 +1,6 @@
 /** The JSON records a run keeps: its plan, task completion markers, failures and the summary. */
 import { z } from 'zod';
-import type { JobGraph } from '../pipeline/types.js';
+import type { GraphStage, ItemPart, JobGraph } from '../pipeline/types.js';
 
 export const planVersion = 1;
 
@@ -30,12 +30,22 @@ const runPlanShape = z.object({
   pipeline: z.object({ name: z.string(), file: z.string(), fingerprint: z.string(), spec: z.unknown() }),
   graph: z.object({
     pipeline: z.string(),
-    stages: z.array(z.looseObject({ name: z.string(), job: z.string(), taskCount: z.number() })),
+    stages: z.array(
+      z.looseObject({
+        name: z.string(),
+        job: z.string(),
+        taskCount: z.number(),
+        tasksPerItem: z.number().int().min(1).optional(),
+      }),
+    ),
     items: z.record(z.string(), z.array(z.object({ id: z.string(), uri: z.string() }))),
   }),
 });
 
-/** Checks the outline of a plan read back from storage; the graph was validated when it was made. */
+/**
+ * Checks the outline of a plan read back from storage; the graph was validated when it was made.
+ * Plans written before stages could split items have no `tasksPerItem`: they read as 1.
+ */
 export function parseRunPlan(json: unknown, uri: string): RunPlan {
   const result = runPlanShape.safeParse(json);
   if (!result.success) {
@@ -43,7 +53,15 @@ export function parseRunPlan(json: unknown, uri: string): RunPlan {
     const where = issue?.path.join('.') || '(root)';
     throw new Error(`${uri}: not a geobatch plan (version ${planVersion}): ${where}: ${issue?.message}`);
   }
-  return json as RunPlan;
+  const plan = json as RunPlan;
+  const stages = plan.graph.stages as readonly (Omit<GraphStage, 'tasksPerItem'> & {
+    tasksPerItem?: number;
+  })[];
+  if (stages.every((s) => s.tasksPerItem !== undefined)) return plan;
+  return {
+    ...plan,
+    graph: { ...plan.graph, stages: stages.map((s) => ({ ...s, tasksPerItem: s.tasksPerItem ?? 1 })) },
+  };
 }
 
 /** `<run>/markers/<stage>/<index>.json`: the task finished; its outputs are complete. */
@@ -51,6 +69,8 @@ export interface TaskMarker {
   readonly stage: string;
   readonly index: number;
   readonly items: readonly string[];
+  /** The part of its item the task did, for a stage that splits items (`tasksPerItem`). */
+  readonly part?: ItemPart;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
@@ -66,6 +86,8 @@ export interface TaskFailure {
   readonly stage: string;
   readonly index: number;
   readonly items: readonly string[];
+  /** The part of its item the task was doing, for a stage that splits items (`tasksPerItem`). */
+  readonly part?: ItemPart;
   readonly startedAt: string;
   readonly failedAt: string;
   /** The error's first line, for status tables. */

@@ -1,4 +1,5 @@
 /** The state of a run from its records: per stage done / failed / pending, durations, failures. */
+import type { ItemPart } from '../pipeline/types.js';
 import type { Storage } from '../storage/types.js';
 import { runLayout } from './layout.js';
 import type { RunPlan, RunSummary } from './records.js';
@@ -21,6 +22,8 @@ export interface StageStatus {
   readonly failures: readonly {
     readonly index: number;
     readonly items: readonly string[];
+    /** The part of its item the task was doing, for a stage that splits items (`tasksPerItem`). */
+    readonly part?: ItemPart;
     readonly error: string;
     readonly log: string;
   }[];
@@ -70,7 +73,13 @@ export async function readRunStatus(
     const stageFailures = failures
       .filter((f) => f.stage === stage.name && failedSet.has(f.index))
       .sort((a, b) => a.index - b.index)
-      .map((f) => ({ index: f.index, items: f.items, error: f.error, log: f.log }));
+      .map((f) => ({
+        index: f.index,
+        items: f.items,
+        ...(f.part ? { part: f.part } : {}),
+        error: f.error,
+        log: f.log,
+      }));
     const durationMs = stats(markers.map((m) => m.durationMs));
     stages.push({
       name: stage.name,

@@ -6,10 +6,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { catalog, isJobName } from '../../jobs/catalog.js';
+import { catalog, isJobName, type CatalogEntry } from '../../jobs/catalog.js';
 import { loadJob } from '../../jobs/registry.js';
 import type { JobContext, JobLogger, RunRef } from '../../jobs/types.js';
-import type { GraphStage, Item, JobGraph } from '../pipeline/types.js';
+import { taskItemRange, taskPart } from '../pipeline/compile.js';
+import type { GraphStage, Item, ItemPart, JobGraph } from '../pipeline/types.js';
 import type { Storage } from '../storage/types.js';
 import { runLayout } from './layout.js';
 import { firstLine, parseRunPlan } from './records.js';
@@ -78,16 +79,33 @@ export function findStage(graph: JobGraph, name: string): GraphStage {
   return stage;
 }
 
-/** The items task `index` of a stage handles. */
-export function itemsOfTask(graph: JobGraph, stage: GraphStage, index: number): readonly Item[] {
+function checkTaskIndex(stage: GraphStage, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= stage.taskCount) {
     throw new Error(
       `stage '${stage.name}' has ${stage.taskCount} task(s): index must be an integer in [0, ${stage.taskCount - 1}] but got ${index}`,
     );
   }
+}
+
+/** The items task `index` of a stage handles (of a split stage: the one item it does a part of). */
+export function itemsOfTask(graph: JobGraph, stage: GraphStage, index: number): readonly Item[] {
+  checkTaskIndex(stage, index);
   if (!stage.itemsFrom) return [];
   const all = graph.items[stage.itemsFrom] ?? [];
-  return all.slice(index * stage.itemsPerTask, (index + 1) * stage.itemsPerTask);
+  const { first, end } = taskItemRange(stage, index);
+  return all.slice(first, end);
+}
+
+/** The part of its item task `index` does, for a stage that splits items (`tasksPerItem` > 1). */
+export function partOfTask(stage: GraphStage, index: number): ItemPart | undefined {
+  checkTaskIndex(stage, index);
+  return taskPart(stage, index);
+}
+
+/** `scene1` or, for a part, `scene1 part 2/3` (1-based, as people count). */
+export function describeTaskItems(items: readonly string[], part: ItemPart | undefined): string {
+  const ids = items.join(',') || '-';
+  return part ? `${ids} part ${part.index + 1}/${part.count}` : ids;
 }
 
 function makeLogger(lines: string[], onLog?: (line: string) => void): JobLogger {
@@ -112,6 +130,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
   const layout = runLayout(plan.runUri);
   const markerUri = layout.marker(stage.name, index);
   const items = itemsOfTask(plan.graph, stage, index);
+  const part = partOfTask(stage, index);
 
   const existing = await storage.stat(markerUri);
   if (existing) {
@@ -122,7 +141,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
   if (!isJobName(stage.job)) {
     throw new TaskError(`unknown job '${stage.job}' in plan`, stage.name, index);
   }
-  const entry = catalog[stage.job];
+  const entry: CatalogEntry = catalog[stage.job];
   const lines: string[] = [];
   const log = makeLogger(lines, options.onLog);
   const startedAt = new Date();
@@ -135,12 +154,19 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
     graph: plan.graph,
     stageUri: (name) => layout.stage(name),
   };
-  log.info(`task ${stage.name}[${index}] job=${stage.job} items=${items.map((i) => i.id).join(',') || '-'}`, {
-    run: plan.runId,
-    attempt,
-  });
+  const what = describeTaskItems(
+    items.map((i) => i.id),
+    part,
+  );
+  log.info(`task ${stage.name}[${index}] job=${stage.job} items=${what}`, { run: plan.runId, attempt });
 
   try {
+    if (part && entry.parts !== true) {
+      // a job that ignores ctx.part would do its whole item in each of the item's tasks
+      throw new Error(
+        `stage '${stage.name}' splits each item into ${part.count} tasks (tasksPerItem) but job '${stage.job}' cannot do a part of an item`,
+      );
+    }
     const params = entry.params.parse(stage.params) as Record<string, unknown>;
     const job = await loadJob(stage.job);
     const ctx: JobContext = {
@@ -149,6 +175,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
       stage: stage.name,
       index,
       items,
+      ...(part ? { part } : {}),
       tmpDir,
       log,
       progress: (done, total) => options.onProgress?.(done, total),
@@ -166,6 +193,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
       stage: stage.name,
       index,
       items: items.map((i) => i.id),
+      ...(part ? { part } : {}),
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationMs: finishedAt.getTime() - startedAt.getTime(),
@@ -189,6 +217,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
       stage: stage.name,
       index,
       items: items.map((i) => i.id),
+      ...(part ? { part } : {}),
       startedAt: startedAt.toISOString(),
       failedAt: new Date().toISOString(),
       error: aborted ? 'interrupted' : firstLine(err.message) || err.name,

@@ -261,6 +261,12 @@ describe('chip slice in parts', () => {
       [1, 2, 3].map((k) => join(parts, `annotations.part-${k}-of-3.json`)),
     );
     assert.ok(results.every((r) => r.chips > 0));
+    // 7 rows of windows split 2, 2, 3, contiguous
+    assert.deepEqual(
+      results.map((r) => r.rows?.windows),
+      [2, 2, 3],
+    );
+    assert.ok(results[0]!.rows!.bottom > results[1]!.rows!.top && results[0]!.rows!.top === 0);
     await assert.rejects(readFile(join(parts, 'annotations.json')), { code: 'ENOENT' });
     const expected = readJson<Coco>(join(whole, 'annotations.json'));
     const pieces = results.map((r) => readJson<Coco>(r.annotationsUri));
@@ -284,6 +290,7 @@ describe('chip slice in parts', () => {
     // 1365 px high at 256 px and overlap 0.2: 7 rows of windows, so the first of 10 parts has none
     const r = await sliceImages(storage, { ...options, out, part: { index: 0, count: 10 } });
     assert.equal(r.chips, 0);
+    assert.equal(r.rows, null);
     assert.equal(r.annotationsUri, join(out, partFileName('annotations', { index: 0, count: 10 })));
     const coco = readJson<Coco>(r.annotationsUri);
     assert.deepEqual([coco.images, coco.annotations], [[], []]);

@@ -1,6 +1,6 @@
 // Hand-made chip folders, as the chip job writes them: <root>/<scene>/annotations.json and
 // <scene>/images/*.png (small solid-colour PNGs made with sharp).
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
@@ -77,4 +77,42 @@ export function simpleScenes(n: number): FixtureScene[] {
       ],
     };
   });
+}
+
+interface SceneCocoShape {
+  images: { id: number }[];
+  annotations: { image_id: number }[];
+  categories: unknown[];
+}
+
+/**
+ * A scene's COCO as a chip stage split in `ends.length` parts writes it: part k holds the images
+ * [ends[k - 1], ends[k]) (by position) and their annotations, with the ids the whole run gives, in
+ * `annotations.part-<k>-of-<n>.json`. `ends` is increasing and ends at the number of images; a
+ * part with no images is written with empty arrays, as the chip job does.
+ */
+export function cocoParts(coco: object, ends: readonly number[]): Map<string, object> {
+  const whole = coco as SceneCocoShape;
+  const parts = new Map<string, object>();
+  let start = 0;
+  ends.forEach((end, k) => {
+    const images = whole.images.slice(start, end);
+    const ids = new Set(images.map((i) => i.id));
+    parts.set(`annotations.part-${k + 1}-of-${ends.length}.json`, {
+      images,
+      categories: whole.categories,
+      annotations: whole.annotations.filter((a) => ids.has(a.image_id)),
+    });
+    start = end;
+  });
+  return parts;
+}
+
+/** Replaces `<folder>/annotations.json` by its parts (see {@link cocoParts}); returns their names. */
+export async function splitSceneFolder(folder: string, ends: readonly number[]): Promise<string[]> {
+  const coco = JSON.parse(await readFile(join(folder, 'annotations.json'), 'utf8')) as object;
+  const parts = cocoParts(coco, ends);
+  for (const [name, part] of parts) await writeFile(join(folder, name), JSON.stringify(part));
+  await rm(join(folder, 'annotations.json'));
+  return [...parts.keys()];
 }

@@ -18,12 +18,15 @@ export function stage(
     itemsFrom?: string;
     count?: number;
     perTask?: number;
+    /** Tasks per item (a split stage; perTask is then 1). */
+    parts?: number;
     dependsOn?: StageDependency[];
     vcpus?: number;
   },
 ): GraphStage {
   const count = options.count ?? 0;
   const perTask = options.perTask ?? 1;
+  const parts = options.parts ?? 1;
   return {
     name,
     job: options.job ?? 'smoke',
@@ -31,7 +34,8 @@ export function stage(
     ...(options.itemsFrom ? { itemsFrom: options.itemsFrom } : {}),
     itemCount: count,
     itemsPerTask: perTask,
-    taskCount: options.itemsFrom ? Math.ceil(count / perTask) : 1,
+    tasksPerItem: parts,
+    taskCount: options.itemsFrom ? (parts > 1 ? count * parts : Math.ceil(count / perTask)) : 1,
     dependsOn: options.dependsOn ?? [],
     queue: 'cpu',
     resources: { vcpus: options.vcpus ?? 1, memoryMiB: 512, gpus: 0, timeoutSeconds: 600 },

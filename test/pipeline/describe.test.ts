@@ -48,6 +48,7 @@ describe('describeGraph', () => {
           itemsFrom: 'scenes',
           items: 2,
           itemsPerTask: 1,
+          tasksPerItem: 1,
           dependsOn: [],
           queue: 'cpu',
           vcpus: 1,
@@ -62,6 +63,7 @@ describe('describeGraph', () => {
           itemsFrom: 'scenes',
           items: 2,
           itemsPerTask: 1,
+          tasksPerItem: 1,
           dependsOn: [{ stage: 'inspect', type: 'N_TO_N' }],
           queue: 'gpu',
           vcpus: 1,
@@ -77,6 +79,7 @@ describe('describeGraph', () => {
           tasks: 1,
           items: 0,
           itemsPerTask: 1,
+          tasksPerItem: 1,
           dependsOn: [
             { stage: 'inspect', type: 'FAN_IN' },
             { stage: 'smoke', type: 'FAN_IN' },

@@ -6,7 +6,7 @@ import { fanIn, HEAD, QUICKSTART, yaml } from './fixtures.js';
 
 const FILE = 'quickstart.yaml';
 const JOBS = jobNames.join(', ');
-const STAGE_KEYS = 'job, foreach, needs, params, resources, itemsPerTask, retries';
+const STAGE_KEYS = 'job, foreach, needs, params, resources, itemsPerTask, tasksPerItem, retries';
 
 /** The message of the PipelineError that parsing `text` throws. */
 function parseError(text: string): PipelineError {

@@ -69,6 +69,7 @@ export function graphStage(name: string, options: Partial<GraphStage> & { job: s
     params: {},
     itemCount: options.itemsFrom ? taskCount : 0,
     itemsPerTask: 1,
+    tasksPerItem: 1,
     taskCount,
     dependsOn: [],
     queue: 'cpu',

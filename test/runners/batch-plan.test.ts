@@ -183,3 +183,46 @@ test('the offline plan names every call, with placeholders for job ids', () => {
   assert.match(text, /^ {5}retryStrategy {2}5 attempts \(spot reclaims retried, other failures exit\)$/m);
   assert.match(text, /^ {5}resources {6}VCPU=8 MEMORY=30000 GPU=1, timeout 14400 s$/m);
 });
+
+describe('a stage split into several tasks per item', () => {
+  // chips: 2 images x 3 parts, running over `first` but waiting for all of it
+  const graph = {
+    pipeline: 'xview',
+    items: { images: s3Items(2) },
+    stages: [
+      graphStage('first', { job: 'smoke', itemsFrom: 'images', taskCount: 2 }),
+      graphStage('chips', {
+        job: 'chip',
+        itemsFrom: 'images',
+        itemCount: 2,
+        tasksPerItem: 3,
+        taskCount: 6,
+        dependsOn: [{ stage: 'first', type: 'FAN_IN', split: true }],
+      }),
+    ],
+  };
+  const target = conventionalTarget('dev', { smoke: { queue: 'cpu' }, chip: { queue: 'cpu' } });
+
+  test('is an array of items x parts with a plain dependency, and the offline plan says why', () => {
+    const planned = planSubmission({ run: { runId, runUri: 's3://bucket/runs/xview/r', graph }, target });
+    const chips = planned.jobs[1]!;
+    assert.deepEqual(chips.request.arrayProperties, { size: 6 });
+    assert.deepEqual(chips.dependsOn, [{ stage: 'first', split: true }]);
+    assert.deepEqual(chips.tasks, [0, 1, 2, 3, 4, 5]);
+    const text = describeSubmission(planned, target);
+    assert.match(
+      text,
+      /^ {5}dependsOn {6}first \(whole job, not N_TO_N: this stage splits each item into tasks \(tasksPerItem\), so its children do not pair with first's\)$/m,
+    );
+    assert.match(text, /^ {5}array {10}6 children$/m);
+  });
+
+  test('a resume resubmits the unfinished parts only, not joined to the stage it runs over', () => {
+    const done = new Map([
+      ['first', new Set([1])],
+      ['chips', new Set([0, 1, 2, 4])],
+    ]);
+    // first's unfinished task 0 is not unioned into chips (no N_TO_N), nor the other way round
+    assert.deepEqual(Object.fromEntries(resumeTasks(graph, done)), { first: [0], chips: [3, 5] });
+  });
+});

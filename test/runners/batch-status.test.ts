@@ -15,7 +15,7 @@ import type { BatchRecord, SubmittedJob } from '../../lib/runners/batch-record.j
 import { runLayout } from '../../lib/runners/layout.js';
 import { createStorage } from '../../lib/storage/index.js';
 import { formatBatchStatus } from '../../lib/cli/status.js';
-import { mixedGraph, planOf } from './batch-fixtures.js';
+import { graphStage, mixedGraph, planOf, s3Items } from './batch-fixtures.js';
 
 const batch = mockClient(BatchClient);
 const api = () => new BatchApi(new BatchClient({ region: 'eu-west-1' }), 'test');
@@ -308,6 +308,54 @@ describe('Batch status', () => {
     assert.equal(status.stages[2]?.counts.blocked, 1);
     assert.equal(status.state, 'failed');
     assert.equal(status.submissions, 2);
+  });
+
+  test('a failed child of a split stage is named by its item and part', async () => {
+    // GIVEN chips split in 3 over 2 images: array child 4 is part 2 of image 1
+    const graph = {
+      pipeline: 'xview',
+      items: { images: s3Items(2) },
+      stages: [
+        graphStage('chips', {
+          job: 'chip',
+          itemsFrom: 'images',
+          itemCount: 2,
+          tasksPerItem: 3,
+          taskCount: 6,
+        }),
+      ],
+    };
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('c0', 'FAILED', { arrayProperties: { size: 6, statusSummary: { SUCCEEDED: 5, FAILED: 1 } } }),
+      ],
+    });
+    batch.on(ListJobsCommand, { arrayJobId: 'c0' }).resolves({
+      jobSummaryList: [
+        {
+          jobId: 'c0:4',
+          jobName: 'c',
+          statusReason: 'Essential container in task exited',
+          container: { exitCode: 1 },
+          arrayProperties: { index: 4 },
+        },
+      ],
+    });
+    // WHEN
+    const status = await readBatchStatus({
+      plan: planOf(runUri, graph),
+      record: record(runUri, [job('chips', 'c0', 6, '0-5')]),
+      api: api(),
+    });
+    // THEN
+    assert.deepEqual(
+      status.stages[0]!.failures.map((f) => [f.index, f.items, f.part]),
+      [[4, ['scene00001'], { index: 1, count: 3 }]],
+    );
+    assert.match(
+      formatBatchStatus(status),
+      /^ {2}chips\[4\] \(scene00001 part 2\/3\): exit 1: Essential container in task exited$/m,
+    );
   });
 
   test('jobs Batch no longer describes are counted from the completion markers', async () => {

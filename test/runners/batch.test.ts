@@ -84,6 +84,19 @@ const tags = (stage: string) => ({
   'geobatch:pipeline': 'xview',
 });
 
+/** smoke over the images, chips split in 3 per item over it, a merge that needs the chips. */
+const SPLIT_PIPELINE = [
+  'version: 1',
+  'name: xview',
+  'inputs:',
+  '  images: s3://geobatch-test-raw/scenes/',
+  'stages:',
+  '  first: { job: smoke, foreach: images }',
+  '  chips: { job: chip, foreach: first, tasksPerItem: 3 }',
+  '  merge: { job: merge, needs: [chips], params: { chips: chips } }',
+  '',
+].join('\n');
+
 describe('submission', () => {
   beforeEach(acceptEverything);
 
@@ -241,6 +254,84 @@ describe('submission', () => {
     assert.equal(gather?.arrayProperties, undefined, 'a stage of one task is a plain job');
     assert.deepEqual(gather?.dependsOn, [{ jobId: `id-big-second-${runId}` }]);
     assert.equal(graph.stages[0]?.itemsPerTask, 3);
+  });
+
+  test('a stage split into 3 tasks per item is an array of items x 3, waiting for the whole stage it runs over', async () => {
+    // GIVEN chips split in 3 over first's 2 items, and a merge that needs the chips
+    const graph = compilePipeline(parsePipeline(SPLIT_PIPELINE, 'split.yaml').spec, { images: s3Items(2) });
+    const runUri = newRunUri();
+    const planUri = `${runUri}/plan.json`;
+    // WHEN
+    const { submission } = await submitToBatch({
+      storage,
+      plan: planOf(runUri, graph),
+      descriptor: testDescriptor(),
+      api: api(),
+    });
+    // THEN one SubmitJob per stage; the split stage's array has items x parts children and a
+    // plain dependency (Batch pairs N_TO_N children only between arrays of one size)
+    assert.deepEqual(submitted(), [
+      {
+        jobName: `xview-first-${runId}`,
+        jobQueue: 'geobatch-test-cpu',
+        jobDefinition: jobDefinitionArn('smoke', 3),
+        arrayProperties: { size: 2 },
+        containerOverrides: {
+          command: ['geobatch-job', planUri, 'first'],
+          environment: env(runUri, 'first'),
+          resourceRequirements: [
+            { type: 'VCPU', value: '1' },
+            { type: 'MEMORY', value: '512' },
+          ],
+        },
+        timeout: { attemptDurationSeconds: 600 },
+        tags: tags('first'),
+        propagateTags: true,
+      },
+      {
+        jobName: `xview-chips-${runId}`,
+        jobQueue: 'geobatch-test-cpu',
+        jobDefinition: jobDefinitionArn('chip', 2),
+        arrayProperties: { size: 6 },
+        dependsOn: [{ jobId: `id-xview-first-${runId}` }],
+        containerOverrides: {
+          command: ['geobatch-job', planUri, 'chips'],
+          environment: env(runUri, 'chips'),
+          resourceRequirements: [
+            { type: 'VCPU', value: '2' },
+            { type: 'MEMORY', value: '4096' },
+          ],
+        },
+        timeout: { attemptDurationSeconds: 3600 },
+        tags: tags('chips'),
+        propagateTags: true,
+      },
+      {
+        jobName: `xview-merge-${runId}`,
+        jobQueue: 'geobatch-test-cpu',
+        jobDefinition: jobDefinitionArn('merge', 1),
+        dependsOn: [{ jobId: `id-xview-chips-${runId}` }],
+        containerOverrides: {
+          command: ['geobatch-job', planUri, 'merge'],
+          environment: env(runUri, 'merge'),
+          resourceRequirements: [
+            { type: 'VCPU', value: '1' },
+            { type: 'MEMORY', value: '4096' },
+          ],
+        },
+        timeout: { attemptDurationSeconds: 3600 },
+        tags: tags('merge'),
+        propagateTags: true,
+      },
+    ]);
+    assert.deepEqual(
+      submission.jobs.map((j) => [j.stage, j.arraySize, j.tasks]),
+      [
+        ['first', 2, '0-1'],
+        ['chips', 6, '0-5'],
+        ['merge', undefined, '0'],
+      ],
+    );
   });
 
   test('N_TO_N onto a stage of one task is a plain dependency, and both are plain jobs', async () => {
@@ -617,6 +708,42 @@ describe('resume', () => {
         [`xview-shards-${runId}-r1`, undefined, ['shards', '--index', '3'], undefined],
         [`xview-merge-${runId}-r1`, undefined, ['merge'], [{ jobId: `id-xview-shards-${runId}-r1` }]],
         [`xview-train-${runId}-r1`, undefined, ['train'], [{ jobId: `id-xview-merge-${runId}-r1` }]],
+      ],
+    );
+  });
+
+  test('a split stage resubmits only its unfinished parts, with no dependency on a finished stage', async () => {
+    const graph = compilePipeline(parsePipeline(SPLIT_PIPELINE, 'split.yaml').spec, { images: s3Items(2) });
+    const runUri = newRunUri();
+    const { record } = await submitToBatch({
+      storage,
+      plan: planOf(runUri, graph),
+      descriptor: testDescriptor(),
+      api: api(),
+    });
+    batch.resetHistory();
+    describeAs(Object.fromEntries(record.submissions[0]!.jobs.map((j) => [j.jobId, 'FAILED'])));
+    // first is done; of the chips, tasks 3 and 5 (item 1, parts 1 and 3 of 3) did not finish
+    await writeMarkers(runUri, 'first', [0, 1]);
+    await writeMarkers(runUri, 'chips', [0, 1, 2, 4]);
+    const { tasks } = await resumeOnBatch({
+      storage,
+      plan: planOf(runUri, graph),
+      descriptor: testDescriptor(),
+      api: api(),
+      record,
+    });
+    assert.deepEqual(Object.fromEntries(tasks), { chips: [3, 5], merge: [0] });
+    assert.deepEqual(
+      submitted().map((c) => [
+        c.jobName,
+        c.arrayProperties,
+        c.containerOverrides?.command?.slice(2),
+        c.dependsOn,
+      ]),
+      [
+        [`xview-chips-${runId}-r1`, { size: 2 }, ['chips', '--indexes', '3,5'], undefined],
+        [`xview-merge-${runId}-r1`, undefined, ['merge'], [{ jobId: `id-xview-chips-${runId}-r1` }]],
       ],
     );
   });

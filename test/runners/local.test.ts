@@ -3,10 +3,12 @@ import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { formatRunStatus } from '../../lib/cli/status.js';
 import { runLayout } from '../../lib/runners/layout.js';
 import { runLocal } from '../../lib/runners/local.js';
 import type { RunEvent } from '../../lib/runners/local.js';
-import type { RunPlan, TaskFailure } from '../../lib/runners/records.js';
+import { readRunPlan } from '../../lib/runners/prepare.js';
+import type { RunPlan, TaskFailure, TaskMarker } from '../../lib/runners/records.js';
 import { readRunStatus } from '../../lib/runners/status.js';
 import { createStorage } from '../../lib/storage/index.js';
 import { items, plan, stage } from '../helpers/plans.js';
@@ -210,5 +212,79 @@ describe('local runner', () => {
       },
     });
     assert.equal(heavyOverlap, false);
+  });
+  test('each task of a split stage does one part of one item, and its records say which', async () => {
+    // GIVEN chips split in 2 over 2 scenes whose images do not exist, so every task fails
+    const runUri = join(root, 'parts');
+    const scenes = items(2);
+    const p = plan(runUri, [stage('chips', { job: 'chip', itemsFrom: 'scenes', count: 2, parts: 2 })], {
+      scenes,
+    });
+    await writePlan(p);
+    // WHEN
+    const summary = await runLocal({ storage, plan: p, concurrency: 2 });
+    // THEN task i is part i % 2 of scene floor(i / 2), in its failure record, its log and status
+    assert.deepEqual(summary.stages.chips, { tasks: 4, done: 0, failed: 4, skipped: 0 });
+    const failures = await Promise.all(
+      [0, 1, 2, 3].map(
+        async (i) =>
+          JSON.parse(await readFile(join(runUri, 'failures', 'chips', `${i}.json`), 'utf8')) as TaskFailure,
+      ),
+    );
+    assert.deepEqual(
+      failures.map((f) => [f.index, f.items, f.part]),
+      [
+        [0, [scenes[0]!.id], { index: 0, count: 2 }],
+        [1, [scenes[0]!.id], { index: 1, count: 2 }],
+        [2, [scenes[1]!.id], { index: 0, count: 2 }],
+        [3, [scenes[1]!.id], { index: 1, count: 2 }],
+      ],
+    );
+    assert.match(
+      await readFile(join(runUri, 'logs', 'chips', '3.log'), 'utf8'),
+      new RegExp(`task chips\\[3\\] job=chip items=${scenes[1]!.id} part 2/2`),
+    );
+    const status = await readRunStatus(storage, p);
+    assert.deepEqual(
+      status.stages[0]!.failures.map((f) => [f.index, f.items, f.part]),
+      failures.map((f) => [f.index, f.items, f.part]),
+    );
+    assert.match(
+      formatRunStatus(status),
+      new RegExp(`^ {2}chips\\[3\\] \\(${scenes[1]!.id} part 2/2\\): `, 'm'),
+    );
+  });
+
+  test('a job that cannot do parts refuses to run in a split stage', async () => {
+    const runUri = join(root, 'no-parts');
+    const scenes = items(1);
+    const p = plan(runUri, [stage('s', { itemsFrom: 'scenes', count: 1, parts: 2 })], { scenes });
+    await writePlan(p);
+    const summary = await runLocal({ storage, plan: p, concurrency: 1 });
+    assert.deepEqual(summary.stages.s, { tasks: 2, done: 0, failed: 2, skipped: 0 });
+    const failure = JSON.parse(
+      await readFile(join(runUri, 'failures', 's', '1.json'), 'utf8'),
+    ) as TaskFailure;
+    assert.equal(
+      failure.error,
+      "stage 's' splits each item into 2 tasks (tasksPerItem) but job 'smoke' cannot do a part of an item",
+    );
+  });
+  test('a run planned before tasksPerItem existed reads as one task per item and runs', async () => {
+    const runUri = join(root, 'old-plan');
+    const scenes = items(3);
+    const p = plan(runUri, [stage('a', { itemsFrom: 'scenes', count: 3 })], { scenes });
+    // GIVEN a plan.json without tasksPerItem, as older versions wrote it
+    const text = JSON.stringify(p).replaceAll('"tasksPerItem":1,', '');
+    assert.ok(!text.includes('tasksPerItem'));
+    await storage.writeAtomic(runLayout(runUri).plan, text);
+    // WHEN it is read back to continue it
+    const read = await readRunPlan(storage, runUri);
+    // THEN
+    assert.deepEqual(read.graph, p.graph);
+    assert.equal((await runLocal({ storage, plan: read, concurrency: 2 })).state, 'succeeded');
+    const marker = JSON.parse(await readFile(join(runUri, 'markers', 'a', '2.json'), 'utf8')) as TaskMarker;
+    assert.deepEqual(marker.items, [scenes[2]!.id]);
+    assert.equal(marker.part, undefined);
   });
 });
