@@ -8,25 +8,16 @@ import {
   parsePipeline,
   PipelineError,
   taskItems,
-  type GraphStage,
   type JobGraph,
   type PipelineSpec,
 } from '../../lib/pipeline/index.js';
 import type { Item } from '../../lib/pipeline/types.js';
-import { HEAD, items, QUICKSTART, yaml } from './fixtures.js';
+import { HEAD, items, QUICKSTART, yaml, compileText, stageOf } from './fixtures.js';
 
 const FILE = 'quickstart.yaml';
 
-/** Parses and compiles `text` with `n` scenes (or the given items per input set). */
 function compile(text: string, resolved: number | Record<string, Item[]> = 3): JobGraph {
-  const { spec, source } = parsePipeline(text, FILE);
-  return compilePipeline(spec, typeof resolved === 'number' ? { scenes: items(resolved) } : resolved, source);
-}
-
-function stageOf(graph: JobGraph, name: string): GraphStage {
-  const stage = graph.stages.find((s) => s.name === name);
-  assert.ok(stage, `no stage ${name}`);
-  return stage;
+  return compileText(FILE, text, resolved);
 }
 
 function compileError(text: string, resolved: number | Record<string, Item[]> = 3): string {

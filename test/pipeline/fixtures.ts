@@ -3,7 +3,9 @@
  * test can see which line an error should name (line n is entry n - 1). Only the catalog jobs
  * that exist from the start (smoke, inspect, catalog) are used.
  */
-import type { Item } from '../../lib/pipeline/types.js';
+import assert from 'node:assert/strict';
+import { compilePipeline, parsePipeline } from '../../lib/pipeline/index.js';
+import type { GraphStage, Item, JobGraph } from '../../lib/pipeline/types.js';
 
 /** Joins lines into a YAML text. */
 export function yaml(...lines: string[]): string {
@@ -44,4 +46,17 @@ export function fanIn(n: number): string {
     `    needs: [${Array.from({ length: n }, (_, i) => `s${i + 1}`).join(', ')}]`,
   );
   return yaml(...lines);
+}
+
+/** Parses and compiles `text` (named `file` in errors) with `n` scenes, or the given items per input set. */
+export function compileText(file: string, text: string, resolved: number | Record<string, Item[]>): JobGraph {
+  const { spec, source } = parsePipeline(text, file);
+  return compilePipeline(spec, typeof resolved === 'number' ? { scenes: items(resolved) } : resolved, source);
+}
+
+/** The stage named `name` of a graph (fails the test when there is none). */
+export function stageOf(graph: JobGraph, name: string): GraphStage {
+  const stage = graph.stages.find((s) => s.name === name);
+  assert.ok(stage, `no stage ${name}`);
+  return stage;
 }

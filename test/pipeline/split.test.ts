@@ -5,7 +5,6 @@ import { describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
 import {
-  compilePipeline,
   describeGraph,
   itemTask,
   parsePipeline,
@@ -14,24 +13,16 @@ import {
   summarizeGraph,
   taskItems,
   taskPart,
-  type GraphStage,
   type JobGraph,
 } from '../../lib/pipeline/index.js';
 import type { Item } from '../../lib/pipeline/types.js';
 import { parseRunPlan } from '../../lib/runners/records.js';
-import { HEAD, items, yaml } from './fixtures.js';
+import { HEAD, items, yaml, compileText, stageOf } from './fixtures.js';
 
 const FILE = 'split.yaml';
 
 function compile(text: string, resolved: number | Record<string, Item[]> = 2): JobGraph {
-  const { spec, source } = parsePipeline(text, FILE);
-  return compilePipeline(spec, typeof resolved === 'number' ? { scenes: items(resolved) } : resolved, source);
-}
-
-function stageOf(graph: JobGraph, name: string): GraphStage {
-  const stage = graph.stages.find((s) => s.name === name);
-  assert.ok(stage, `no stage ${name}`);
-  return stage;
+  return compileText(FILE, text, resolved);
 }
 
 /** The message of the PipelineError that parsing (and, with `resolved`, compiling) `text` throws. */
