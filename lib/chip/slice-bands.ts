@@ -104,9 +104,10 @@ export async function cutBands(
       last = current;
       onBand?.(band.chips.length);
     }
-  } finally {
-    // never return (or throw) while an encode still reads the rows
-    await Promise.allSettled([...older, ...last]);
+  } catch (error) {
+    // never throw while an encode still reads the rows or writes a chip
+    await tasks.drain().catch(() => undefined);
+    throw error;
   }
   await tasks.drain();
 }
