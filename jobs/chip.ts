@@ -65,8 +65,13 @@ export const chipJob: JobModule<ChipJobParams> = {
         ctx.log.info(
           rows
             ? `${what}: cut ${rows.windows} row(s) of windows, pixel rows ${rows.top}..${rows.bottom} of the image`
-            : `${what}: no rows of windows fall in this part (it writes an empty part file)`,
+            : result.resumed > 0
+              ? `${what}: every row of windows was finished by an earlier attempt`
+              : `${what}: no rows of windows fall in this part (it writes an empty part file)`,
         );
+      }
+      if (result.resumed > 0) {
+        ctx.log.info(`${what}: kept ${result.resumed} chips an earlier attempt had written`);
       }
       ctx.log.info(
         `${what}: ${result.chips} chips, ${result.annotations} annotations${result.zeroArea ? `, ${result.zeroArea} zero-area skipped` : ''}${result.rle ? `, ${result.rle} RLE skipped` : ''} -> ${part ? result.annotationsUri : out}`,

@@ -51,18 +51,27 @@ export function bandColumns(bands: readonly PlannedBand[]): [number, number] {
   return [first, end];
 }
 
+/** What {@link cutBands} reports as it goes. */
+export interface CutHooks {
+  /** A band's chips are all queued (for progress). */
+  readonly onBand?: (chips: number) => void;
+  /** Every chip of the band with this index (in `bands`) is written (for resuming). */
+  readonly onWritten?: (band: number) => void;
+  readonly signal?: AbortSignal;
+}
+
 /**
- * Reads `bands` from `rows` top to bottom and writes their chips; `onBand` is called with each
- * band's chip count once its chips are queued. Returns when every chip is written.
+ * Reads `bands` from `rows` top to bottom and writes their chips, reporting through `hooks`.
+ * Returns when every chip is written.
  */
 export async function cutBands(
   storage: Storage,
   rows: ChipRows,
   bands: readonly PlannedBand[],
   output: ChipOutput,
-  onBand?: (chips: number) => void,
-  signal?: AbortSignal,
+  hooks: CutHooks = {},
 ): Promise<void> {
+  const { onBand, onWritten, signal } = hooks;
   if (bands.length === 0) return;
   const { format, quality } = output;
   const chipFiles = new ChipFileWriter(storage, signal);
@@ -73,10 +82,11 @@ export async function cutBands(
   let older: Promise<void>[] = [];
   let last: Promise<void>[] = [];
   try {
-    for (const band of bands) {
+    for (const [index, band] of bands.entries()) {
       await Promise.all(older);
       await rows.load(band);
       const current: Promise<void>[] = [];
+      let failed = false;
       for (const chip of band.chips) {
         signal?.throwIfAborted();
         const uri = joinUri(output.out, 'images', chip.fileName);
@@ -98,7 +108,19 @@ export async function cutBands(
         }
         let settle!: () => void;
         current.push(new Promise<void>((resolve) => (settle = resolve)));
-        await tasks.run(() => encode().finally(settle));
+        await tasks.run(() =>
+          encode()
+            .catch((error: unknown) => {
+              failed = true;
+              throw error;
+            })
+            .finally(settle),
+        );
+      }
+      if (onWritten) {
+        void Promise.all(current).then(() => {
+          if (!failed) onWritten(index);
+        });
       }
       older = last;
       last = current;

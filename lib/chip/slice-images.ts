@@ -16,6 +16,7 @@ import {
   type PlannedChip,
 } from './slice-bands.js';
 import { openChipRows, RasterRows, type ChipRows } from './slice-readers.js';
+import { digestOf, filesUnder, progressKey, RunProgress } from './progress.js';
 import { defaultSliceWorkers, runSliceWorkers, splitBands } from './slice-workers.js';
 import { LabelError } from '../labels/errors.js';
 import {
@@ -99,6 +100,11 @@ export interface SliceImagesResult {
   /** RLE segmentations skipped. */
   readonly rle: number;
   readonly annotationsUri: string;
+  /**
+   * Chips an earlier, interrupted run of the same slicing had finished (whole rows of windows
+   * whose chips are all there), kept instead of cut again; counted in `chips`.
+   */
+  readonly resumed: number;
   /**
    * The rows of windows cut (summed over images) and the pixel rows they cover (over several
    * images, the span across them); null when no window was cut.
@@ -262,6 +268,16 @@ function validateSliceImagesOptions(options: Omit<SliceImagesOptions, 'images'>)
 /** Reads a COCO file (images, annotations and categories arrays checked). */
 export { readCoco };
 
+/**
+ * The progress file `chip slice` resumes from (lib/chip/progress.ts; units: the top rows of
+ * finished rows of windows): `.chip-slice-progress.json`, or `.chip-slice-progress.part-2-of-4.json`.
+ */
+export function progressFileName(part?: SlicePart): string {
+  return part
+    ? `.chip-slice-progress.part-${part.index + 1}-of-${part.count}.json`
+    : '.chip-slice-progress.json';
+}
+
 /** The name of a part's annotations (or footprints) file: `annotations.part-2-of-4.json`. */
 export function partFileName(base: 'annotations' | 'chips', part: SlicePart): string {
   return `${base}.part-${part.index + 1}-of-${part.count}.${base === 'chips' ? 'geojson' : 'json'}`;
@@ -293,6 +309,22 @@ export async function sliceSources(
   const io = signal ? { signal } : {};
   const workers = options.workers ?? defaultSliceWorkers();
   const portable = workers > 1 ? portableStorageOptions(storage) : undefined;
+  // everything but the source that decides which chips a row has and their bytes
+  const runParams = {
+    size,
+    overlap,
+    minAreaRatio,
+    ignoreNegatives: options.ignoreNegatives ?? false,
+    format,
+    quality: output.quality,
+    bands: options.bands ?? null,
+    stretch: options.stretch ?? null,
+    windowGrid: options.windowGrid ?? null,
+    part: part ?? null,
+  };
+  const progress = await RunProgress.open(storage, joinUri(options.out, progressFileName(part)), io);
+  let existing: Set<string> | undefined;
+  let resumed = 0;
 
   const ext = extensionOf(format);
   const outImages: {
@@ -384,24 +416,50 @@ export async function sliceSources(
         nextAnnotationId += s.annotations.length;
       }
       // group the slices by their band of rows; windows of one row share y0 and y1
-      const bands: { top: number; bottom: number; chips: PlannedChip[] }[] = [];
+      const plannedBands: { top: number; bottom: number; chips: PlannedChip[] }[] = [];
       for (const s of slices) {
         const chip = { window: s.window, fileName: s.fileName };
-        const last = bands[bands.length - 1];
+        const last = plannedBands[plannedBands.length - 1];
         if (last && last.top === s.window[1] && last.bottom === s.window[3]) last.chips.push(chip);
-        else bands.push({ top: s.window[1], bottom: s.window[3], chips: [chip] });
+        else plannedBands.push({ top: s.window[1], bottom: s.window[3], chips: [chip] });
       }
+      // rows an interrupted run of the same slicing finished are kept, not cut again
+      const key = await progressKey(
+        storage,
+        source.uri,
+        { ...runParams, annotations: digestOf(source.annotations) },
+        io,
+      );
+      const earlier = progress.section(key, source.uri);
+      const finished = new Set<number>();
+      if (earlier.size > 0) {
+        existing ??= await filesUnder(storage, joinUri(options.out, 'images'), io);
+        for (const band of plannedBands) {
+          const there = band.chips.every((c) => existing!.has(c.fileName));
+          if (earlier.has(String(band.top)) && there) finished.add(band.top);
+        }
+        progress.keep(
+          key,
+          [...finished].map((top) => [String(top), 1]),
+        );
+      }
+      const bands = plannedBands.filter((b) => !finished.has(b.top));
+      const kept = slices.length - bands.reduce((n, b) => n + b.chips.length, 0);
+      resumed += kept;
       if (bands.length > 0) {
         rowsCut.windows += bands.length;
         rowsCut.top = Math.min(rowsCut.top, bands[0]!.top);
         rowsCut.bottom = Math.max(rowsCut.bottom, bands[bands.length - 1]!.bottom);
       }
       const total = planned + slices.length;
+      written += kept;
+      if (kept > 0) options.onProgress?.(written, total);
       const onBand = (chips: number): void => {
         written += chips;
         options.onProgress?.(written, total);
       };
-      const runs = portable ? splitBands(bands, workerCount(workers, rows, bands, slices.length)) : [bands];
+      const cutChips = slices.length - kept;
+      const runs = portable ? splitBands(bands, workerCount(workers, rows, bands, cutChips)) : [bands];
       if (runs.length > 1) {
         // the workers reopen the image; this thread's copy is not needed meanwhile
         const open = {
@@ -415,15 +473,25 @@ export async function sliceSources(
         threads = Math.max(threads, runs.length);
         await runSliceWorkers(
           runs.map((run) => ({ storage: portable!, uri: source.uri, open, bands: run, output })),
-          onBand,
-          signal,
+          {
+            onBand,
+            onWritten: (task, band) => progress.markDone(key, String(runs[task]![band]!.top)),
+            ...(signal ? { signal } : {}),
+          },
         );
       } else {
-        await cutBands(storage, rows, bands, output, onBand, signal);
+        await cutBands(storage, rows, bands, output, {
+          onBand,
+          onWritten: (band) => progress.markDone(key, String(bands[band]!.top)),
+          ...(signal ? { signal } : {}),
+        });
       }
       planned = total;
     } finally {
       if (!closed) await rows.close();
+      // the rows finished (also before a failure or an interruption) are kept for a rerun; a
+      // failure to record them only means they are cut again, and must not hide another error
+      await progress.flush().catch(() => undefined);
     }
   }
 
@@ -451,6 +519,7 @@ export async function sliceSources(
     rows: rowsCut.windows > 0 ? rowsCut : null,
     threads,
     chips: outImages.length,
+    resumed,
     annotations: outAnnotations.length,
     zeroArea,
     rle,

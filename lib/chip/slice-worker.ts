@@ -21,14 +21,11 @@ try {
   const storage = createStorage(task.storage);
   const rows = await openChipRows(storage, task.uri, { ...task.open, signal: controller.signal });
   try {
-    await cutBands(
-      storage,
-      rows,
-      task.bands,
-      task.output,
-      (chips) => send({ type: 'band', chips }),
-      controller.signal,
-    );
+    await cutBands(storage, rows, task.bands, task.output, {
+      onBand: (chips) => send({ type: 'band', chips }),
+      onWritten: (band) => send({ type: 'written', band }),
+      signal: controller.signal,
+    });
   } finally {
     await rows.close();
   }

@@ -32,6 +32,8 @@ export interface SliceWorkerTask {
 /** Messages from a worker. */
 export type SliceWorkerMessage =
   | { readonly type: 'band'; readonly chips: number }
+  /** Every chip of the task's band with this index is written. */
+  | { readonly type: 'written'; readonly band: number }
   | { readonly type: 'done' }
   | { readonly type: 'error'; readonly name: string; readonly message: string; readonly code?: unknown };
 
@@ -88,15 +90,20 @@ function reviveError(message: Extract<SliceWorkerMessage, { type: 'error' }>): E
 }
 
 /**
- * Runs the tasks in worker threads at once; `onBand` gets each band's chip count as it is queued.
+ * Runs the tasks in worker threads at once; `onBand` gets each band's chip count as it is queued,
+ * `onWritten` each band whose chips are all written (task index, band index in the task).
  * The first failure stops the other workers (they finish the chips in flight, then stop) and is
  * rethrown; an abort of `signal` stops them all.
  */
 export async function runSliceWorkers(
   tasks: readonly SliceWorkerTask[],
-  onBand: (chips: number) => void,
-  signal?: AbortSignal,
+  hooks: {
+    readonly onBand?: (chips: number) => void;
+    readonly onWritten?: (task: number, band: number) => void;
+    readonly signal?: AbortSignal;
+  } = {},
 ): Promise<void> {
+  const { onBand, onWritten, signal } = hooks;
   signal?.throwIfAborted();
   const workers = tasks.map(startWorker);
   let failure: Error | undefined;
@@ -107,11 +114,12 @@ export async function runSliceWorkers(
   try {
     await Promise.all(
       workers.map(
-        (worker) =>
+        (worker, task) =>
           new Promise<void>((resolve) => {
             let finished = false;
             worker.on('message', (message: SliceWorkerMessage) => {
-              if (message.type === 'band') onBand(message.chips);
+              if (message.type === 'band') onBand?.(message.chips);
+              else if (message.type === 'written') onWritten?.(task, message.band);
               else if (message.type === 'done') finished = true;
               else {
                 failure ??= reviveError(message);

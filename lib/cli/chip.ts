@@ -31,9 +31,10 @@ const sliceCommand = new Command('slice')
     [
       'Cut images (GeoTIFF of any band count and sample type, JPEG or PNG; a file,',
       'a directory or an s3:// prefix) into size x size slices with the windows',
-      'and annotation rules of SAHI 0.11: step = size - floor(overlap * size), edge windows shifted back',
-      'inside the image, annotations clipped to each window and kept when their',
-      'clipped area is at least --min-area-ratio of their area.',
+      'and annotation rules of SAHI 0.11: step = size - floor(overlap * size),',
+      'edge windows shifted back inside the image, annotations clipped to each',
+      'window and kept when their clipped area is at least --min-area-ratio of',
+      'their area.',
       'Writes <out>/images/<stem>_<x0>_<y0>_<x1>_<y1>.<ext> and <out>/annotations.json',
       '(file_name relative to <out>/images). Unlike SAHI, zero-area and RLE',
       'annotations are skipped and counted, and with --ignore-negatives the',
@@ -49,10 +50,15 @@ const sliceCommand = new Command('slice')
       '',
       'A large image is cut by several worker threads at once (--workers, default',
       'half the cores, at most 4: each keeps about two cores busy), each decoding',
-      'its own rows; JPEG chips are encoded with libjpeg-turbo. --part k/n cuts only the k-th of n runs of rows of',
-      'windows (e.g. one of n Batch tasks over a huge scene) and writes',
-      'annotations.part-k-of-n.json and chips.part-k-of-n.geojson, with the ids',
-      'the whole run would give; `geobatch dataset build` reads complete sets.',
+      'its own rows; JPEG chips are encoded with libjpeg-turbo. --part k/n cuts',
+      'only the k-th of n runs of rows of windows (e.g. one of n Batch tasks over',
+      'a huge scene) and writes annotations.part-k-of-n.json and',
+      'chips.part-k-of-n.geojson, with the ids the whole run would give;',
+      '`geobatch dataset build` reads complete sets.',
+      '',
+      'Run again after an interruption, it keeps the rows of windows whose chips were',
+      'all written (<out>/.chip-slice-progress.json) and cuts the rest; the outputs',
+      'are those of an uninterrupted run.',
     ].join('\n'),
   )
   .requiredOption('--images <path>', 'image file, directory or s3:// prefix')
@@ -181,6 +187,9 @@ const sliceCommand = new Command('slice')
       ].filter(Boolean);
       process.stdout.write(
         `chip slice: ${result.images} image(s) -> ${result.chips} chips, ${result.annotations} annotations in ${seconds.toFixed(1)} s (${(result.chips / Math.max(seconds, 1e-9)).toFixed(0)} chips/s)\n` +
+          (result.resumed
+            ? `  kept ${result.resumed} chips an interrupted run had written (rows of windows already finished)\n`
+            : '') +
           (skipped.length ? `  skipped ${skipped.join(' and ')} annotation(s)\n` : '') +
           `  wrote ${result.annotationsUri}\n`,
       );
