@@ -16,6 +16,10 @@
  *   with --coco, and `nodata-index.json` last: every cell with its class and valid fraction,
  *   including the empty cells that `skipEmpty` leaves unwritten (`written: false`). A rerun with
  *   the same parameters over a finished output does nothing.
+ * - Resuming: `<out>/.chip-grid-progress.json` records the finished cells and their valid pixel
+ *   counts (lib/chip/progress.ts); a rerun after an interruption keeps those whose chip is still
+ *   there (or that had none), without reading their pixels, and ends with the outputs of an
+ *   uninterrupted run. The file is removed once the index is written.
  */
 import sharp from 'sharp';
 import { encodeJpeg } from './jpeg.js';
@@ -48,6 +52,7 @@ import {
   type SceneGeoreference,
 } from './grid-cells.js';
 import { BlockCache } from './grid-source.js';
+import { filesUnder, progressKey, RunProgress } from './progress.js';
 import { nodataClass, type NodataClass } from './nodata.js';
 import { readCoco } from './slice-images.js';
 import {
@@ -147,7 +152,12 @@ export interface ChipGridResult {
   readonly annotationsUri: string | undefined;
   /** The output was already complete for these parameters; nothing was done. */
   readonly alreadyDone: boolean;
+  /** Cells an interrupted earlier run of the same parameters had finished, kept as they were. */
+  readonly resumed: number;
 }
+
+/** The progress file a `chip grid` run resumes from (units: chip paths; values: valid pixels). */
+export const GRID_PROGRESS_FILE = '.chip-grid-progress.json';
 
 const EXTENSIONS: Record<GridChipFormat, string> = { png: 'png', jpeg: 'jpg', tif: 'tif' };
 
@@ -276,6 +286,7 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
         footprintsUri: written > 0 ? joinUri(options.out, 'chips.geojson') : undefined,
         annotationsUri: options.coco ? joinUri(options.out, 'annotations.json') : undefined,
         alreadyDone: true,
+        resumed: 0,
       };
     }
     const scene: SceneGeoreference = {
@@ -350,126 +361,159 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
     const files = new ChipFileWriter(storage, signal);
     const tasks = new BoundedTasks(concurrency);
 
+    // cells an interrupted run with these parameters finished: their valid pixel counts
+    const progressUri = joinUri(options.out, GRID_PROGRESS_FILE);
+    const progress = await RunProgress.open(storage, progressUri, io);
+    const key = await progressKey(storage, options.image, params, io);
+    const earlier = progress.section(key, options.image);
+    const existing = earlier.size > 0 ? await filesUnder(storage, options.out, io) : new Set<string>();
+    let resumed = 0;
+
     let done = 0;
-    for (const cell of cells) {
-      signal?.throwIfAborted();
-      let map: ChipMap;
-      if (cell.window) {
-        windows++;
-        map = windowMap(cell.window.col, cell.window.row, tileSize, tileSize);
-      } else {
-        map = approximateMap(mapping.chipToScene(cell), tileSize, tileSize, DEFAULT_MAX_ERROR);
-        maxTransformError = Math.max(maxTransformError, map.maxError);
-      }
-      await cache.load(cache.neededBlocks(map, resampling), signal);
-      const count = resampleChip(
-        map,
-        cache,
-        distinct.length,
-        info.width,
-        info.height,
-        nodata,
-        resampling,
-        values,
-        valid,
-      );
-      const cls = nodataClass(count, pixels);
-      counts[cls]++;
-      const file = `${cell.name}.${ext}`;
-      const write = !(skipEmpty && cls === 'no data');
-      entries.push({
-        chip: file,
-        class: cls,
-        validFraction: Math.round((count / pixels) * 1e6) / 1e6,
-        written: write,
-        cell: cell.id,
-        quadkey: cell.quadkey,
-        window: cell.window !== undefined,
-      });
-      if (write) {
-        const rgb = keepValues
-          ? rawPixels(values, valid, level.dtype as RasterDType, distinct.length, pixels, nodata ?? 0)
-          : toRgb(values, valid, maps, pixels, channels, float);
-        const imageId = images.length + 1;
-        images.push({
-          id: imageId,
-          file_name: file,
-          width: tileSize,
-          height: tileSize,
-          geotransform: cell.geotransform,
-          crs: `EPSG:${cell.epsg}`,
+    try {
+      for (const cell of cells) {
+        signal?.throwIfAborted();
+        let map: ChipMap;
+        if (cell.window) {
+          windows++;
+          map = windowMap(cell.window.col, cell.window.row, tileSize, tileSize);
+        } else {
+          map = approximateMap(mapping.chipToScene(cell), tileSize, tileSize, DEFAULT_MAX_ERROR);
+          maxTransformError = Math.max(maxTransformError, map.maxError);
+        }
+        const file = `${cell.name}.${ext}`;
+        const recorded = earlier.get(file);
+        const keep =
+          recorded !== undefined &&
+          (existing.has(file) || (skipEmpty && nodataClass(recorded, pixels) === 'no data'));
+        let count: number;
+        if (keep) {
+          count = recorded;
+          resumed++;
+          progress.keep(key, [[file, count]]);
+        } else {
+          await cache.load(cache.neededBlocks(map, resampling), signal);
+          count = resampleChip(
+            map,
+            cache,
+            distinct.length,
+            info.width,
+            info.height,
+            nodata,
+            resampling,
+            values,
+            valid,
+          );
+        }
+        const cls = nodataClass(count, pixels);
+        counts[cls]++;
+        const write = !(skipEmpty && cls === 'no data');
+        entries.push({
+          chip: file,
+          class: cls,
+          validFraction: Math.round((count / pixels) * 1e6) / 1e6,
+          written: write,
           cell: cell.id,
           quadkey: cell.quadkey,
+          window: cell.window !== undefined,
         });
-        footprints.push(
-          JSON.stringify({
-            type: 'Feature',
-            properties: { chip: file, cell: cell.id, quadkey: cell.quadkey, source: options.image },
-            geometry: { type: 'Polygon', coordinates: [cell.lonLatRing] },
-          }),
-        );
-        if (prepared.length > 0) {
-          for (const a of chipAnnotations(
-            prepared,
-            sceneIndex,
-            map,
-            mapping.sceneToChip(cell),
-            tileSize,
-            minAreaRatio,
-          )) {
-            annotations.push({
-              id: annotations.length + 1,
-              image_id: imageId,
-              category_id: a.categoryId,
-              bbox: a.bbox,
-              segmentation: a.segmentation,
-              area: a.area,
-              iscrowd: 0,
+        if (!write && !keep) progress.markDone(key, file, count);
+        if (write) {
+          const rgb = keep
+            ? undefined
+            : keepValues
+              ? rawPixels(values, valid, level.dtype as RasterDType, distinct.length, pixels, nodata ?? 0)
+              : toRgb(values, valid, maps, pixels, channels, float);
+          const imageId = images.length + 1;
+          images.push({
+            id: imageId,
+            file_name: file,
+            width: tileSize,
+            height: tileSize,
+            geotransform: cell.geotransform,
+            crs: `EPSG:${cell.epsg}`,
+            cell: cell.id,
+            quadkey: cell.quadkey,
+          });
+          footprints.push(
+            JSON.stringify({
+              type: 'Feature',
+              properties: { chip: file, cell: cell.id, quadkey: cell.quadkey, source: options.image },
+              geometry: { type: 'Polygon', coordinates: [cell.lonLatRing] },
+            }),
+          );
+          if (prepared.length > 0) {
+            for (const a of chipAnnotations(
+              prepared,
+              sceneIndex,
+              map,
+              mapping.sceneToChip(cell),
+              tileSize,
+              minAreaRatio,
+            )) {
+              annotations.push({
+                id: annotations.length + 1,
+                image_id: imageId,
+                category_id: a.categoryId,
+                bbox: a.bbox,
+                segmentation: a.segmentation,
+                area: a.area,
+                iscrowd: 0,
+              });
+            }
+          }
+          if (rgb) {
+            const uri = joinUri(options.out, file);
+            const finished = count;
+            await tasks.run(async () => {
+              if (format === 'tif') {
+                await writeThroughLocalFile(
+                  storage,
+                  uri,
+                  (path) =>
+                    writeGeoTiff(path, rgb, {
+                      width: tileSize,
+                      height: tileSize,
+                      bands: channels,
+                      dtype: keepValues ? (level.dtype as RasterDType) : 'uint8',
+                      tileSize: Math.min(tileSize, 512),
+                      alpha,
+                      geotransform: cell.geotransform,
+                      epsg: cell.epsg,
+                      crsKind: 'projected',
+                      ...(keepValues ? { nodata: nodata ?? 0 } : {}),
+                      ...(signal ? { signal } : {}),
+                    }),
+                  io,
+                );
+              } else {
+                const pixels = rgb as Uint8Array;
+                const bytes =
+                  format === 'jpeg'
+                    ? await encodeJpeg(
+                        { data: pixels, width: tileSize, height: tileSize, channels, stride: tileSize },
+                        quality,
+                      )
+                    : await sharp(pixels, {
+                        raw: { width: tileSize, height: tileSize, channels: channels as 3 | 4 },
+                      })
+                        .png({ compressionLevel: 6 })
+                        .toBuffer();
+                await files.write(uri, bytes);
+              }
+              progress.markDone(key, file, finished);
             });
           }
         }
-        const uri = joinUri(options.out, file);
-        await tasks.run(async () => {
-          if (format === 'tif') {
-            await writeThroughLocalFile(
-              storage,
-              uri,
-              (path) =>
-                writeGeoTiff(path, rgb, {
-                  width: tileSize,
-                  height: tileSize,
-                  bands: channels,
-                  dtype: keepValues ? (level.dtype as RasterDType) : 'uint8',
-                  tileSize: Math.min(tileSize, 512),
-                  alpha,
-                  geotransform: cell.geotransform,
-                  epsg: cell.epsg,
-                  crsKind: 'projected',
-                  ...(keepValues ? { nodata: nodata ?? 0 } : {}),
-                  ...(signal ? { signal } : {}),
-                }),
-              io,
-            );
-            return;
-          }
-          const pixels = rgb as Uint8Array;
-          const bytes =
-            format === 'jpeg'
-              ? await encodeJpeg(
-                  { data: pixels, width: tileSize, height: tileSize, channels, stride: tileSize },
-                  quality,
-                )
-              : await sharp(pixels, {
-                  raw: { width: tileSize, height: tileSize, channels: channels as 3 | 4 },
-                })
-                  .png({ compressionLevel: 6 })
-                  .toBuffer();
-          await files.write(uri, bytes);
-        });
+        options.onProgress?.(++done, cells.length);
       }
-      options.onProgress?.(++done, cells.length);
+      await tasks.drain();
+    } finally {
+      // what finished before a failure or an interruption is kept for the rerun (a failure to
+      // record it must not hide the error that stopped the run)
+      await tasks.drain().catch(() => undefined);
+      await progress.flush().catch(() => undefined);
     }
-    await tasks.drain();
 
     const footprintsUri = footprints.length > 0 ? joinUri(options.out, 'chips.geojson') : undefined;
     if (footprintsUri) {
@@ -501,6 +545,8 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
       contentType: 'application/json',
       ...io,
     });
+    // the index now says the run is complete
+    await storage.delete(progressUri, io);
     return {
       image: options.image,
       grid: options.grid,
@@ -520,6 +566,7 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
       footprintsUri,
       annotationsUri,
       alreadyDone: false,
+      resumed,
     };
   } finally {
     await raster.close();

@@ -55,7 +55,9 @@ export const gridCommand = new Command('grid')
       'No-data is alpha 0 (PNG, GeoTIFF) or 0 (JPEG). Writes <out>/nodata-index.json',
       '(class and valid fraction of every cell, `written: false` for empty cells not',
       'written), <out>/chips.geojson and, with --coco, <out>/annotations.json.',
-      'A rerun with the same options over a finished output does nothing.',
+      'A rerun with the same options over a finished output does nothing; after an',
+      'interruption it keeps the cells finished (<out>/.chip-grid-progress.json) and',
+      'does the rest.',
     ].join('\n'),
   )
   .requiredOption('--image <tif>', 'georeferenced GeoTIFF, local path or s3:// URI')
@@ -155,6 +157,9 @@ export const gridCommand = new Command('grid')
       process.stdout.write(
         `chip grid: ${result.cells} ${result.grid} cells at level ${result.level} -> ${result.written} chips of ${result.tileSize} px in ${seconds.toFixed(1)} s (${(result.cells / Math.max(seconds, 1e-9)).toFixed(1)} cells/s)\n` +
           `  ${c['all data']} all data, ${c['partial data']} partial data, ${c['no data']} no data; ${result.windows} pure windows, ${result.warped} warped (max transform error ${result.maxTransformError.toExponential(2)} px)\n` +
+          (result.resumed
+            ? `  kept ${result.resumed} cells an interrupted run had finished (their pixels not read again)\n`
+            : '') +
           (result.annotationsUri ? `  ${result.annotations} annotations -> ${result.annotationsUri}\n` : '') +
           `  wrote ${result.indexUri}\n`,
       );
