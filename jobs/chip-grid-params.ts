@@ -17,6 +17,12 @@ export const chipGridParams = z
       .default('png')
       .describe('Chip format (tif: georeferenced GeoTIFF).'),
     resampling: z.enum(['nearest', 'bilinear']).default('nearest').describe('Resampling of warped chips.'),
+    overviews: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Sample the source's overview closest to the chips' resolution (never coarser) when chips are coarser than the source; false: always full resolution.",
+      ),
     skipEmpty: z
       .boolean()
       .default(true)

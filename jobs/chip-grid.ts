@@ -27,6 +27,7 @@ export const chipGridJob: JobModule<ChipGridJobParams> = {
         ...(params.tileSize !== undefined ? { tileSize: params.tileSize } : {}),
         format: params.format,
         resampling: params.resampling,
+        overviews: params.overviews,
         skipEmpty: params.skipEmpty,
         ...(params.catalogId !== undefined ? { catalogId: params.catalogId } : {}),
         ...(params.coco !== undefined
@@ -40,6 +41,14 @@ export const chipGridJob: JobModule<ChipGridJobParams> = {
         ...(result.annotationsUri ? [result.annotationsUri] : []),
       );
       const c = result.counts;
+      if (result.overview) {
+        const o = result.overview;
+        ctx.log.info(
+          `${item.id}: sampled overview ${o.index} (${o.width} x ${o.height}, 1/${o.factor[0].toFixed(2)} of full resolution)`,
+        );
+      }
+      if (result.resumed > 0)
+        ctx.log.info(`${item.id}: kept ${result.resumed} cells an earlier attempt finished`);
       ctx.log.info(
         `${item.id}: ${result.cells} cells, ${result.written} chips (${c['all data']} all data, ${c['partial data']} partial, ${c['no data']} no data)${result.annotationsUri ? `, ${result.annotations} annotations` : ''} -> ${out}`,
       );

@@ -6,6 +6,8 @@
  *   pixel window of the source; otherwise output pixels are warped by inverse mapping through an
  *   approximate transformer (lib/chip/warp.ts, max error 0.125 source px) with nearest or bilinear
  *   resampling.
+ * - Chips coarser than the source sample its overview closest to their resolution, never coarser
+ *   (what gdalwarp's -ovr AUTO picks), unless `overviews: false`.
  * - Source pixels come from decoded blocks (byte ranges on S3), cached while chips are processed
  *   in row order, so memory does not grow with the scene.
  * - Any band count and sample type becomes 8-bit RGB as `geobatch rgb` makes it (default bands by
@@ -38,7 +40,7 @@ import { RasterError } from '../raster/errors.js';
 import { rgbChannelMaps, type ChannelMap } from '../raster/rgb.js';
 import { newPixelArray, writeGeoTiff, type PixelArray, type RasterDType } from '../raster/geotiff-writer.js';
 import { writeThroughLocalFile } from '../raster/output.js';
-import { openRaster } from '../raster/reader.js';
+import { openRaster, type OpenRaster } from '../raster/reader.js';
 import { defaultBands, DEFAULT_PERCENTILES, mapValue } from '../raster/stretch.js';
 import type { Storage } from '../storage/types.js';
 import { basenameUri, compareUtf8, joinUri } from '../storage/uri.js';
@@ -48,6 +50,7 @@ import {
   planGridCells,
   SceneGridMapping,
   validateGridOptions,
+  type GridCell,
   type GridKind,
   type SceneGeoreference,
 } from './grid-cells.js';
@@ -98,6 +101,12 @@ export interface ChipGridOptions {
    * @default false
    */
   readonly keepValues?: boolean;
+  /**
+   * Sample an overview of the source when the chips are coarser than it: the coarsest whose
+   * pixels are still no larger than the chips' anywhere in the scene (read far fewer blocks, and
+   * no aliasing from sampling full resolution). @default true
+   */
+  readonly overviews?: boolean;
   /** Decoded source blocks kept for reuse, bytes. @default 128 MiB */
   readonly cacheBytes?: number;
   /** Encodes and writes in flight. @default 4 */
@@ -154,6 +163,21 @@ export interface ChipGridResult {
   readonly alreadyDone: boolean;
   /** Cells an interrupted earlier run of the same parameters had finished, kept as they were. */
   readonly resumed: number;
+  /**
+   * The overview the pixels were sampled from (null: full resolution): its image index in the
+   * file, size, and its pixels' size in full-resolution pixels.
+   */
+  readonly overview: GridOverview | null;
+}
+
+/** An overview chosen for sampling grid chips. */
+export interface GridOverview {
+  /** Image index in the TIFF (1: the first overview). */
+  readonly index: number;
+  readonly width: number;
+  readonly height: number;
+  /** Full-resolution pixels per overview pixel, across and down. */
+  readonly factor: readonly [number, number];
 }
 
 /** The progress file a `chip grid` run resumes from (units: chip paths; values: valid pixels). */
@@ -263,6 +287,7 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
       minAreaRatio,
       quality,
       keepValues: options.keepValues ?? false,
+      overviews: options.overviews ?? true,
     };
     const previous = await readPreviousIndex(storage, indexUri, io);
     if (previous && JSON.stringify(previous.params) === JSON.stringify(params)) {
@@ -287,6 +312,7 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
         annotationsUri: options.coco ? joinUri(options.out, 'annotations.json') : undefined,
         alreadyDone: true,
         resumed: 0,
+        overview: null,
       };
     }
     const scene: SceneGeoreference = {
@@ -347,7 +373,11 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
     const sceneIndex = new BoxIndex(Math.max(64, Math.ceil(Math.max(info.width, info.height) / 64)));
     for (const a of prepared) sceneIndex.insert(a.bounds);
 
-    const cache = new BlockCache(level, distinct, options.cacheBytes);
+    // chips coarser than the source are sampled from an overview (positions scaled to its pixels)
+    const overview =
+      (options.overviews ?? true) ? await chooseOverview(raster, cells, mapping, tileSize) : null;
+    const pixelLevel = overview ? await raster.level(overview.index) : level;
+    const cache = new BlockCache(pixelLevel, distinct, options.cacheBytes);
     const pixels = tileSize * tileSize;
     const values = new Float64Array(distinct.length * pixels);
     const valid = new Uint8Array(pixels);
@@ -392,13 +422,14 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
           resumed++;
           progress.keep(key, [[file, count]]);
         } else {
-          await cache.load(cache.neededBlocks(map, resampling), signal);
+          const pixelMap = overview ? scaleMap(map, overview) : map;
+          await cache.load(cache.neededBlocks(pixelMap, resampling), signal);
           count = resampleChip(
-            map,
+            pixelMap,
             cache,
             distinct.length,
-            info.width,
-            info.height,
+            pixelLevel.width,
+            pixelLevel.height,
             nodata,
             resampling,
             values,
@@ -567,10 +598,61 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
       annotationsUri,
       alreadyDone: false,
       resumed,
+      overview,
     };
   } finally {
     await raster.close();
   }
+}
+
+/**
+ * The overview to sample chips from: the coarsest whose pixels are no larger than the chips'
+ * pixels (measured in source pixels at every cell's centre, the smallest across and down), or
+ * null when the chips are finer than twice the source's pixels or the file has no overviews.
+ * GDAL's gdalwarp picks the same overview for these cases (its -ovr AUTO).
+ */
+async function chooseOverview(
+  raster: OpenRaster,
+  cells: readonly GridCell[],
+  mapping: SceneGridMapping,
+  tileSize: number,
+): Promise<GridOverview | null> {
+  if (raster.overviewIndices.length === 0) return null;
+  let scale = Infinity;
+  const c = tileSize / 2;
+  for (const cell of cells) {
+    if (cell.window) return null;
+    const m = mapping.chipToScene(cell);
+    const [x0, y0] = m(c, c);
+    const [x1, y1] = m(c + 1, c);
+    const [x2, y2] = m(c, c + 1);
+    const across = Math.hypot(x1 - x0, y1 - y0);
+    const down = Math.hypot(x2 - x0, y2 - y0);
+    if (Number.isFinite(across) && Number.isFinite(down)) scale = Math.min(scale, across, down);
+  }
+  if (!(scale >= 2) || !Number.isFinite(scale)) return null;
+  const { width, height } = raster.info;
+  let best: GridOverview | null = null;
+  for (const index of raster.overviewIndices) {
+    const level = await raster.level(index);
+    const factor: [number, number] = [width / level.width, height / level.height];
+    if (Math.max(...factor) > scale * (1 + 1e-9)) continue;
+    if (!best || factor[0] > best.factor[0])
+      best = { index, width: level.width, height: level.height, factor };
+  }
+  return best;
+}
+
+/** A chip's sample positions in an overview's pixels instead of full-resolution ones. */
+function scaleMap(map: ChipMap, overview: GridOverview): ChipMap {
+  const [fx, fy] = overview.factor;
+  const xs = new Float64Array(map.xs.length);
+  const ys = new Float64Array(map.ys.length);
+  for (let i = 0; i < xs.length; i++) {
+    xs[i] = map.xs[i]! / fx;
+    ys[i] = map.ys[i]! / fy;
+  }
+  return { ...map, xs, ys };
 }
 
 async function readPreviousIndex(

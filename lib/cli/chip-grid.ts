@@ -50,8 +50,10 @@ export const gridCommand = new Command('grid')
       'Chips are --tile-size px square: 512 for ARD, 256 (the XYZ convention) for web',
       'mercator by default. A scene already on the grid (same CRS and pixel lattice) is',
       'cut into pure pixel windows; anything else is warped by inverse mapping (max',
-      'error 0.125 px) with --resampling. Bands become 8-bit RGB as `geobatch rgb`',
-      'makes them (2-98 percentile stretch for >8-bit data) unless --keep-values.',
+      'error 0.125 px) with --resampling; chips coarser than the source sample its',
+      'overview closest to their resolution, never coarser (as gdalwarp -ovr AUTO).',
+      'Bands become 8-bit RGB as `geobatch rgb` makes them (2-98 percentile stretch',
+      'for >8-bit data) unless --keep-values.',
       'No-data is alpha 0 (PNG, GeoTIFF) or 0 (JPEG). Writes <out>/nodata-index.json',
       '(class and valid fraction of every cell, `written: false` for empty cells not',
       'written), <out>/chips.geojson and, with --coco, <out>/annotations.json.',
@@ -73,6 +75,10 @@ export const gridCommand = new Command('grid')
   )
   .option('--catalog-id <id>', "ARD chips' catalog id (default: the image's file stem, letters and digits)")
   .option('--no-skip-empty', 'also write chips without valid pixels')
+  .option(
+    '--no-overviews',
+    "always sample full resolution (default: chips coarser than the source sample the source's overview closest to their resolution, never coarser, as gdalwarp does)",
+  )
   .option('--keep-values', 'GeoTIFF chips with every band and the source values (needs --format tif)', false)
   .option(
     '--coco <file>',
@@ -97,6 +103,7 @@ export const gridCommand = new Command('grid')
       resampling: 'nearest' | 'bilinear';
       catalogId?: string;
       skipEmpty: boolean;
+      overviews: boolean;
       keepValues: boolean;
       coco?: string;
       minAreaRatio: number;
@@ -127,6 +134,7 @@ export const gridCommand = new Command('grid')
         format: opts.format,
         resampling: opts.resampling,
         skipEmpty: opts.skipEmpty,
+        overviews: opts.overviews,
         keepValues: opts.keepValues,
         ...(opts.catalogId !== undefined ? { catalogId: opts.catalogId } : {}),
         ...(opts.coco !== undefined ? { coco: opts.coco } : {}),
@@ -157,6 +165,9 @@ export const gridCommand = new Command('grid')
       process.stdout.write(
         `chip grid: ${result.cells} ${result.grid} cells at level ${result.level} -> ${result.written} chips of ${result.tileSize} px in ${seconds.toFixed(1)} s (${(result.cells / Math.max(seconds, 1e-9)).toFixed(1)} cells/s)\n` +
           `  ${c['all data']} all data, ${c['partial data']} partial data, ${c['no data']} no data; ${result.windows} pure windows, ${result.warped} warped (max transform error ${result.maxTransformError.toExponential(2)} px)\n` +
+          (result.overview
+            ? `  sampled overview ${result.overview.index} (${result.overview.width} x ${result.overview.height}, 1/${result.overview.factor[0].toFixed(2)} of full resolution)\n`
+            : '') +
           (result.resumed
             ? `  kept ${result.resumed} cells an interrupted run had finished (their pixels not read again)\n`
             : '') +

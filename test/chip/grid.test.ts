@@ -13,6 +13,7 @@ import { ardCellBounds, parseArdChipName } from '../../lib/geo/ard-grid.js';
 import { tileMercatorBounds } from '../../lib/geo/web-mercator.js';
 import { writeGeoTiff } from '../../lib/raster/geotiff-writer.js';
 import { createStorage } from '../../lib/storage/index.js';
+import { countingStorage } from '../helpers/counting-storage.js';
 
 const data = resolve(import.meta.dirname, '../../../shared/data/cog');
 const storage = createStorage();
@@ -332,6 +333,72 @@ describe('chip grid', () => {
         assert.equal(a.toString().replace(out, ''), b.toString().replace(out2, ''));
       } else assert.ok(a.equals(b), `${name} differs between runs`);
     }
+  });
+
+  it('samples the overview gdalwarp picks when chips are coarser than the source, reading less', async () => {
+    // cog.tif: 100 m pixels at 74.7 N with overviews of 2, 4 and 8 (and 16); web-mercator zooms 7, 6
+    // and 5 have 1.6, 3.2 and 6.5 times coarser pixels on the ground there
+    const image = join(data, 'cog.tif');
+    for (const [level, expected] of [
+      [5, 3],
+      [6, 2],
+      [7, 1],
+    ] as const) {
+      const out = join(dir, `ovr-${level}`);
+      const counted = countingStorage(storage);
+      const r = await chipGrid(counted.storage, {
+        image,
+        out,
+        grid: 'webmercator',
+        level,
+        format: 'tif',
+        keepValues: true,
+      });
+      assert.equal(r.overview?.index, expected, `zoom ${level}: ${JSON.stringify(r.overview)}`);
+      const chip = (await readIndex(out)).chips.find((c) => c.written)!;
+      const [z, x, y] = chip.cell.split('/').map(Number) as [number, number, number];
+      const b = tileMercatorBounds({ z, x, y });
+      const ours = await rasterBand(join(out, chip.chip));
+      const agreement = async (ovr: string): Promise<number> => {
+        const warped = join(dir, `gdalwarp-ovr-${level}-${ovr}.tif`);
+        execFileSync('gdalwarp', [
+          ...['-q', '-overwrite', '-t_srs', 'EPSG:3857', '-ts', '256', '256', '-r', 'near', '-ovr', ovr],
+          ...['-te', String(b.left), String(b.bottom), String(b.right), String(b.top), image, warped],
+        ]);
+        const gdal = await rasterBand(warped);
+        let equal = 0;
+        for (let i = 0; i < ours.length; i++) if (ours[i] === gdal[i]) equal++;
+        return equal / ours.length;
+      };
+      const auto = await agreement('AUTO');
+      const none = await agreement('NONE');
+      assert.ok(auto > 0.99, `zoom ${level}: ${auto} of the pixels equal gdalwarp's (its overview choice)`);
+      assert.ok(
+        auto > none,
+        `zoom ${level}: closer to gdalwarp's overview (${auto}) than full resolution (${none})`,
+      );
+
+      if (level === 5) {
+        const full = countingStorage(storage);
+        const r0 = await chipGrid(full.storage, {
+          image,
+          out: join(dir, 'ovr-none'),
+          grid: 'webmercator',
+          level,
+          format: 'tif',
+          keepValues: true,
+          overviews: false,
+        });
+        assert.equal(r0.overview, null);
+        assert.ok(
+          counted.bytes() * 4 < full.bytes(),
+          `read ${counted.bytes()} bytes from the overview, ${full.bytes()} at full resolution`,
+        );
+      }
+    }
+    // finer chips read full resolution
+    const fine = await chipGrid(storage, { image, out: join(dir, 'ovr-9'), grid: 'webmercator', level: 9 });
+    assert.equal(fine.overview, null);
   });
 
   it('rejects a raster without georeferencing, naming it', async () => {

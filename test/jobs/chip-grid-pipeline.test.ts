@@ -28,6 +28,7 @@ describe('chip-grid stage in a pipeline', () => {
       level: 7,
       format: 'png',
       resampling: 'nearest',
+      overviews: true,
       skipEmpty: true,
     });
     assert.equal(params.safeParse({ grid: 'ard', level: 25 }).success, false);
