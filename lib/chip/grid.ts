@@ -30,6 +30,7 @@ import { BoxIndex } from '../labels/box-index.js';
 import { LabelError } from '../labels/errors.js';
 import { signedArea, type Ring } from '../labels/geometry.js';
 import {
+  cocoAnnotation,
   indexAnnotations,
   prepareAnnotations,
   sliceAnnotations,
@@ -482,15 +483,7 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
               tileSize,
               minAreaRatio,
             )) {
-              annotations.push({
-                id: annotations.length + 1,
-                image_id: imageId,
-                category_id: a.categoryId,
-                bbox: a.bbox,
-                segmentation: a.segmentation,
-                area: a.area,
-                iscrowd: 0,
-              });
+              annotations.push(cocoAnnotation(annotations.length + 1, imageId, a));
             }
           }
           if (rgb) {

@@ -20,6 +20,7 @@ import { digestOf, filesUnder, progressKey, RunProgress } from './progress.js';
 import { defaultSliceWorkers, runSliceWorkers, splitBands } from './slice-workers.js';
 import { LabelError } from '../labels/errors.js';
 import {
+  cocoAnnotation,
   planImageSlices,
   prepareAnnotations,
   validateSliceOptions,
@@ -399,17 +400,7 @@ export async function sliceSources(
         });
         if (geo && toLonLat)
           footprints.push(footprintFeature(geo.gt, toLonLat, s.window, s.fileName, source.uri));
-        for (const a of s.annotations) {
-          outAnnotations.push({
-            id: nextAnnotationId++,
-            image_id: imageId,
-            category_id: a.categoryId,
-            bbox: a.bbox,
-            segmentation: a.segmentation,
-            area: a.area,
-            iscrowd: 0,
-          });
-        }
+        for (const a of s.annotations) outAnnotations.push(cocoAnnotation(nextAnnotationId++, imageId, a));
       }
       for (const s of selected.slice(end)) {
         nextImageId++;

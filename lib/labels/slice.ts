@@ -205,6 +205,19 @@ export interface SlicedAnnotation {
   readonly area: number;
 }
 
+/** A clipped annotation as a COCO annotation of the chip `imageId`. */
+export function cocoAnnotation(id: number, imageId: number, a: SlicedAnnotation) {
+  return {
+    id,
+    image_id: imageId,
+    category_id: a.categoryId,
+    bbox: a.bbox,
+    segmentation: a.segmentation,
+    area: a.area,
+    iscrowd: 0 as const,
+  };
+}
+
 /** Indexes prepared annotations by bounds, with cells about one slice wide. */
 export function indexAnnotations(annotations: readonly PreparedAnnotation[], cellSize: number): BoxIndex {
   const index = new BoxIndex(cellSize);
