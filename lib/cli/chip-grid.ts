@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { UsageError } from './errors.js';
+import { interruptible, UsageError } from './errors.js';
 import { cliStorage } from './storage.js';
 
 type GridName = 'ard' | 'webmercator';
@@ -125,33 +125,37 @@ export const gridCommand = new Command('grid')
       const started = performance.now();
       const showProgress = !opts.json && process.stderr.isTTY;
       let lastDraw = 0;
-      const result = await chipGrid(cliStorage(), {
-        image: opts.image,
-        out: opts.out,
-        grid: opts.grid,
-        level: opts.level,
-        ...(opts.tileSize !== undefined ? { tileSize: opts.tileSize } : {}),
-        format: opts.format,
-        resampling: opts.resampling,
-        skipEmpty: opts.skipEmpty,
-        overviews: opts.overviews,
-        keepValues: opts.keepValues,
-        ...(opts.catalogId !== undefined ? { catalogId: opts.catalogId } : {}),
-        ...(opts.coco !== undefined ? { coco: opts.coco } : {}),
-        minAreaRatio: opts.minAreaRatio,
-        quality: opts.quality,
-        onProgress: (done, total) => {
-          if (!showProgress) return;
-          const now = Date.now();
-          if (done < total && now - lastDraw < 100) return;
-          lastDraw = now;
-          const width = 30;
-          const filled = Math.round((done / total) * width);
-          process.stderr.write(
-            `\r\x1b[2Kchip grid ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${done}/${total} cells${done === total ? '\n' : ''}`,
-          );
-        },
-      });
+      const interrupted = `interrupted; the finished cells are recorded in ${opts.out}/.chip-grid-progress.json: run the same command to resume`;
+      const result = await interruptible(interrupted, (signal) =>
+        chipGrid(cliStorage(), {
+          signal,
+          image: opts.image,
+          out: opts.out,
+          grid: opts.grid,
+          level: opts.level,
+          ...(opts.tileSize !== undefined ? { tileSize: opts.tileSize } : {}),
+          format: opts.format,
+          resampling: opts.resampling,
+          skipEmpty: opts.skipEmpty,
+          overviews: opts.overviews,
+          keepValues: opts.keepValues,
+          ...(opts.catalogId !== undefined ? { catalogId: opts.catalogId } : {}),
+          ...(opts.coco !== undefined ? { coco: opts.coco } : {}),
+          minAreaRatio: opts.minAreaRatio,
+          quality: opts.quality,
+          onProgress: (done, total) => {
+            if (!showProgress) return;
+            const now = Date.now();
+            if (done < total && now - lastDraw < 100) return;
+            lastDraw = now;
+            const width = 30;
+            const filled = Math.round((done / total) * width);
+            process.stderr.write(
+              `\r\x1b[2Kchip grid ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${done}/${total} cells${done === total ? '\n' : ''}`,
+            );
+          },
+        }),
+      );
       const seconds = (performance.now() - started) / 1000;
       if (opts.json) {
         process.stdout.write(JSON.stringify({ ...result, seconds }) + '\n');

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { UsageError } from './errors.js';
+import { interruptible, UsageError } from './errors.js';
 import { renderStageLine } from './progress.js';
 import { cliStorage } from './storage.js';
 // types only: the raster code itself is imported when the command runs
@@ -110,13 +110,18 @@ export const retileCommand = new Command('retile')
       const started = performance.now();
       let result: RetileResult;
       try {
-        result = await retileImage(cliStorage(), image, {
-          out: opts.out,
-          size: opts.size,
-          overlap: opts.overlap,
-          compress: opts.compress,
-          ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
-        });
+        result = await interruptible(
+          'interrupted; the finished tiles are kept: run the same command to resume',
+          (signal) =>
+            retileImage(cliStorage(), image, {
+              out: opts.out,
+              size: opts.size,
+              overlap: opts.overlap,
+              compress: opts.compress,
+              ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
+              signal,
+            }),
+        );
       } finally {
         bar?.close();
       }

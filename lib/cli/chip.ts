@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { UsageError } from './errors.js';
+import { interruptible, UsageError } from './errors.js';
 import { gridCommand, locateCommand } from './chip-grid.js';
 import { retileCommand } from './chip-retile.js';
 import { cliStorage } from './storage.js';
@@ -160,22 +160,26 @@ const sliceCommand = new Command('slice')
             done: (): void => void (drawn && process.stderr.write('\r\x1b[2K')),
           }
         : undefined;
-      const result = await sliceImages(cliStorage(), {
-        images: opts.images,
-        ...(opts.coco ? { coco: opts.coco } : {}),
-        out: opts.out,
-        size: opts.size,
-        overlap: opts.overlap,
-        minAreaRatio: opts.minAreaRatio,
-        ignoreNegatives: opts.ignoreNegatives,
-        format: opts.format,
-        quality: opts.quality,
-        ...(opts.workers ? { workers: opts.workers } : {}),
-        ...(opts.part ? { part: opts.part } : {}),
-        ...(bands ? { bands } : {}),
-        ...(stretch ? { stretch } : {}),
-        ...(progress ? { onProgress: progress.update } : {}),
-      }).finally(() => progress?.done());
+      const interrupted = `interrupted; the finished rows of windows are recorded in ${opts.out}/.chip-slice-progress.json: run the same command to resume`;
+      const result = await interruptible(interrupted, (signal) =>
+        sliceImages(cliStorage(), {
+          images: opts.images,
+          ...(opts.coco ? { coco: opts.coco } : {}),
+          out: opts.out,
+          size: opts.size,
+          overlap: opts.overlap,
+          minAreaRatio: opts.minAreaRatio,
+          ignoreNegatives: opts.ignoreNegatives,
+          format: opts.format,
+          quality: opts.quality,
+          ...(opts.workers ? { workers: opts.workers } : {}),
+          ...(opts.part ? { part: opts.part } : {}),
+          ...(bands ? { bands } : {}),
+          ...(stretch ? { stretch } : {}),
+          ...(progress ? { onProgress: progress.update } : {}),
+          signal,
+        }),
+      ).finally(() => progress?.done());
       const seconds = (performance.now() - started) / 1000;
       if (opts.json) {
         process.stdout.write(JSON.stringify({ ...result, seconds }) + '\n');

@@ -13,6 +13,30 @@ export class InterruptedError extends Error {
   override readonly name = 'InterruptedError';
 }
 
+/**
+ * Runs `work` with a signal that the first SIGINT or SIGTERM aborts, so it stops cleanly (no
+ * half-written file, its progress recorded) and fails with an InterruptedError saying `message`;
+ * a second Ctrl-C kills the process as usual.
+ */
+export async function interruptible<T>(
+  message: string,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new InterruptedError(message));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await work(controller.signal);
+  } catch (error) {
+    if (controller.signal.aborted) throw controller.signal.reason as Error;
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** The command worked but what it reports is a failure (e.g. tasks failed): exit code 1, message already shown. */
 export class ReportedFailure extends Error {
   override readonly name = 'ReportedFailure';

@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { progressFileName, sliceImages, type SliceImagesOptions } from '../../lib/chip/slice-images.js';
 import { createStorage } from '../../lib/storage/index.js';
+import { isolatedEnv, tsxLoader } from '../helpers/cli.js';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared/data');
 // 2048 x 1365 RGB JPEG, 7 boxes (SAHI's test data)
@@ -162,6 +164,43 @@ describe('chip slice resumes an interrupted run', () => {
     const later = new Date(Date.now() + 60_000);
     await utimes(image, later, later);
     assert.equal((await sliceImages(storage, { ...options, quality: 80 })).resumed, 0);
+  });
+
+  it('stops cleanly on Ctrl-C from the command line and resumes when run again', async () => {
+    const out = join(dir, 'cli');
+    const args = ['chip', 'slice', '--images', COG, '--out', out, '--size', '48', '--format', 'png'];
+    const bin = resolve(import.meta.dirname, '../../bin/geobatch.ts');
+    const child = spawn(process.execPath, ['--import', tsxLoader, bin, ...args], {
+      env: isolatedEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((done) => child.on('close', done));
+    // interrupt once a few hundred of its 4,692 chips are written
+    for (let i = 0; i < 600; i++) {
+      const n = await readdir(join(out, 'images')).then(
+        (names) => names.length,
+        () => 0,
+      );
+      if (n >= 300) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(
+      stderr,
+      /interrupted; the finished rows of windows are recorded in .*run the same command to resume/,
+    );
+    const names = await readdir(join(out, 'images'));
+    assert.ok(names.length < 4692, `${names.length} chips written before the interruption`);
+    for (const n of names) assert.match(n, /^cog_\d+_\d+_\d+_\d+\.png$/, 'no temporary file is left');
+    await assert.rejects(stat(join(out, 'annotations.json')), { code: 'ENOENT' });
+
+    const again = await sliceImages(storage, { images: COG, out, size: 48, format: 'png' });
+    assert.equal(again.chips, 4692);
+    assert.ok(again.resumed > 0 && again.resumed <= names.length, `kept ${again.resumed}`);
+    assert.equal((await readdir(join(out, 'images'))).length, 4692);
   });
 
   it('ignores a progress file it cannot read, and keeps one per part', async () => {
