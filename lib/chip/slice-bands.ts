@@ -81,6 +81,8 @@ export async function cutBands(
   // (ChipRows.view), so the encodes of the band before the last must finish first
   let older: Promise<void>[] = [];
   let last: Promise<void>[] = [];
+  // onWritten calls still to come: all are made before cutBands returns or throws
+  const reported: Promise<void>[] = [];
   try {
     for (const [index, band] of bands.entries()) {
       await Promise.all(older);
@@ -118,9 +120,11 @@ export async function cutBands(
         );
       }
       if (onWritten) {
-        void Promise.all(current).then(() => {
-          if (!failed) onWritten(index);
-        });
+        reported.push(
+          Promise.all(current).then(() => {
+            if (!failed) onWritten(index);
+          }),
+        );
       }
       older = last;
       last = current;
@@ -129,9 +133,11 @@ export async function cutBands(
   } catch (error) {
     // never throw while an encode still reads the rows or writes a chip
     await tasks.drain().catch(() => undefined);
+    await Promise.all(reported);
     throw error;
   }
   await tasks.drain();
+  await Promise.all(reported);
 }
 
 /** Writes one GeoTIFF chip (DEFLATE, one tile), with the window's geotransform and the scene's CRS. */
