@@ -534,7 +534,9 @@ export class OpenRaster {
     const overviews: number[] = [];
     for (let i = 1; i < count; i++) {
       const ov = await tiff.getImage(i);
-      if (ov.getWidth() < image.getWidth() && ov.getSamplesPerPixel() === bands) overviews.push(i);
+      // not the masks of an internal mask (NewSubfileType bit 4), which GDAL also writes reduced
+      const mask = (Number(tagValue(ov, 'NewSubfileType') ?? 0) & 4) !== 0;
+      if (!mask && ov.getWidth() < image.getWidth() && ov.getSamplesPerPixel() === bands) overviews.push(i);
     }
     return new OpenRaster(storage, uri, tiff, source, info, stat.size, overviews);
   }

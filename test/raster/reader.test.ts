@@ -2,6 +2,7 @@
 // users bring: strips and tiles, chunky and planar, every codec geotiff.js reads, both byte
 // orders, predictors, sparse blocks, JPEG and YCbCr JPEG.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -214,6 +215,30 @@ describe('reading TIFF layouts block by block', { skip: gdalSkip }, () => {
       let diff = 0;
       ours.forEach((v, i) => (diff += Math.abs(v - gdalValues[i]!)));
       assert.ok(diff / ours.length <= 2, `mean difference ${diff / ours.length}`);
+    } finally {
+      await raster.close();
+    }
+  });
+
+  it('lists the overviews of the data, not those of an internal mask', async () => {
+    // a single-band COG with an internal mask: GDAL writes the mask and its reductions as
+    // single-band images too (NewSubfileType 4 and 5)
+    const masked = join(tmp.dir, 'masked-cog.tif');
+    execFileSync('gdal_translate', [
+      ...['-q', '-of', 'COG', '-co', 'COMPRESS=DEFLATE', '-mask', '1'],
+      ...[join(shared, 'cog/cog_nodata.tif'), masked],
+    ]);
+    const raster = await openRaster(storage, masked);
+    try {
+      const sizes: number[] = [];
+      for (const i of raster.overviewIndices) sizes.push((await raster.level(i)).width);
+      const info = JSON.parse(execFileSync('gdalinfo', ['-json', masked]).toString()) as {
+        bands: { overviews: { size: [number, number] }[] }[];
+      };
+      assert.deepEqual(
+        sizes,
+        info.bands[0]!.overviews.map((o) => o.size[0]),
+      );
     } finally {
       await raster.close();
     }
