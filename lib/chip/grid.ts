@@ -488,7 +488,6 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
           }
           if (rgb) {
             const uri = joinUri(options.out, file);
-            const finished = count;
             await tasks.run(async () => {
               if (format === 'tif') {
                 await writeThroughLocalFile(
@@ -525,7 +524,7 @@ export async function chipGrid(storage: Storage, options: ChipGridOptions): Prom
                         .toBuffer();
                 await files.write(uri, bytes);
               }
-              progress.markDone(key, file, finished);
+              progress.markDone(key, file, count);
             });
           }
         }

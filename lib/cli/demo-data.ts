@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { writeDemoData } from '../demo/write-demo-data.js';
 import type { DemoDataResult } from '../demo/write-demo-data.js';
-import { InterruptedError } from './errors.js';
+import { interruptible } from './errors.js';
 import { integerOption } from './options.js';
 
 function summaryText(result: DemoDataResult, seconds: number): string {
@@ -41,24 +41,10 @@ export const demoDataCommand = new Command('demo-data')
   .option('--seed <n>', 'seed everything follows from', integerOption('--seed', 0, 2 ** 31 - 1), 42)
   .option('--json', 'print what was written as JSON', false)
   .action(async (dir: string, opts: { size: number; scenes: number; seed: number; json: boolean }) => {
-    const controller = new AbortController();
-    const onSignal = (): void =>
-      controller.abort(new InterruptedError('interrupted; no partial files were left'));
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
     const started = performance.now();
-    let result: DemoDataResult;
-    try {
-      result = await writeDemoData(dir, {
-        size: opts.size,
-        scenes: opts.scenes,
-        seed: opts.seed,
-        signal: controller.signal,
-      });
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    const result: DemoDataResult = await interruptible('interrupted; no partial files were left', (signal) =>
+      writeDemoData(dir, { size: opts.size, scenes: opts.scenes, seed: opts.seed, signal }),
+    );
     const seconds = (performance.now() - started) / 1000;
     if (opts.json)
       process.stdout.write(
