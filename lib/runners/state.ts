@@ -22,6 +22,11 @@ async function collect(storage: Storage, prefix: string): Promise<Map<string, Se
   return out;
 }
 
+/** Stage -> indexes of tasks with a completion marker (one listing, whatever the number of tasks). */
+export function readDoneTasks(storage: Storage, plan: RunPlan): Promise<Map<string, Set<number>>> {
+  return collect(storage, runLayout(plan.runUri).markersPrefix());
+}
+
 /** Lists the run's markers and failure records (two listings, whatever the number of tasks). */
 export async function readTaskStates(storage: Storage, plan: RunPlan): Promise<TaskStates> {
   const layout = runLayout(plan.runUri);

@@ -281,6 +281,9 @@ describe('geobatch with --runner batch (CLI)', () => {
   });
 
   test('status --watch prints JSON lines until the run finishes', async () => {
+    // the tasks write their markers; Batch reports their jobs finished on the second poll
+    const markers = ['first', 'second'].flatMap((s) => [0, 1, 2].map((i) => runLayout(runUri).marker(s, i)));
+    for (const uri of markers) await storage.writeAtomic(uri, '{}');
     let polls = 0;
     fake.on('ListJobs', () => {
       // the second poll sees everything finished
@@ -297,6 +300,7 @@ describe('geobatch with --runner batch (CLI)', () => {
     assert.equal(lines[0]?.state, 'running');
     assert.equal(lines[lines.length - 1]?.state, 'succeeded');
     for (const id of states.keys()) states.set(id, 'RUNNING');
+    for (const uri of markers) await storage.delete(uri);
   });
 
   test("logs prints a task's CloudWatch stream; a task not started yet is a clear message", async () => {
