@@ -79,6 +79,9 @@ stages:
     retries: 2
 `;
 
+/** The fake refuses the next SubmitJob when set. */
+let refuseNextSubmit = false;
+
 /** Job id -> state the fake's DescribeJobs reports. */
 const states = new Map<string, string>();
 
@@ -96,6 +99,10 @@ before(async () => {
   client.destroy();
   await writeFile(join(dir, 'p.yaml'), pipeline(`s3://${raw}/scenes/*.tif`));
   await writeFile(join(dir, 'local.yaml'), pipeline('a.tif'));
+  await writeFile(
+    join(dir, 'refused.yaml'),
+    pipeline(`s3://${raw}/scenes/*.tif`).replace('name: demo', 'name: refused'),
+  );
   await writeFile(join(dir, 'a.tif'), '');
 
   fake.on('GetParameter', (input) => {
@@ -116,6 +123,10 @@ before(async () => {
     })),
   }));
   fake.on('SubmitJob', (input) => {
+    if (refuseNextSubmit) {
+      refuseNextSubmit = false;
+      throw new FakeAwsError('ClientException', 'Job queue is not accepting jobs');
+    }
     const jobId = `id-${String(input.jobName)}`;
     states.set(jobId, 'RUNNING');
     return { jobId, jobName: input.jobName, jobArn: `arn:aws:batch:${region}:${account}:job/${jobId}` };
@@ -369,6 +380,53 @@ describe('geobatch with --runner batch (CLI)', () => {
       'geobatch:pipeline': 'demo',
       team: 'maps',
     });
+  });
+});
+
+describe('a run whose first SubmitJob is refused (CLI)', () => {
+  test('stays a Batch run: the error names it, resume submits it to Batch, status asks Batch', async () => {
+    refuseNextSubmit = true;
+    const result = await geobatch(['run', join(dir, 'refused.yaml'), '--runner', 'batch', '--env', 'dev'], {
+      env: awsEnv(),
+    });
+    assert.equal(result.code, 1);
+    const m = /run (s3:\/\/\S+\/runs\/refused\/\S+) stays a Batch run/.exec(result.stderr);
+    assert.ok(m, result.stderr);
+    const runUri = m[1]!;
+    assert.match(
+      result.stderr.trim(),
+      new RegExp(
+        `^geobatch: SubmitJob for stage 'first' failed: Job queue is not accepting jobs; nothing was submitted; run ${runUri} stays a Batch run \\(see its batch.json\\): once the cause is fixed, retry with 'geobatch resume ${runUri}'$`,
+      ),
+    );
+    const record = await readBatchRecord(storage, runUri);
+    assert.deepEqual(
+      record?.submissions.map((s) => [s.state, s.jobs.length]),
+      [['failed', 0]],
+    );
+
+    const status = await geobatch(['status', runUri], { env: awsEnv() });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /on AWS Batch \(dev, eu-west-1\): failed/);
+    assert.match(
+      status.stdout,
+      /the submission failed: SubmitJob for stage 'first' failed: Job queue is not accepting jobs/,
+    );
+    assert.match(status.stdout, new RegExp(`rerun what did not finish: geobatch resume ${runUri}`));
+
+    const before = fake.calls('SubmitJob').length;
+    const resumed = await geobatch(['resume', runUri], { env: awsEnv() });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /^resubmitted \(resume 1\) run \S+ of pipeline refused to AWS Batch/);
+    const runId = runUri.split('/').pop();
+    assert.deepEqual(
+      fake
+        .calls('SubmitJob')
+        .slice(before)
+        .map((c) => c.jobName),
+      [`refused-first-${runId}-r1`, `refused-second-${runId}-r1`],
+    );
+    assert.equal(await storage.exists(runLayout(runUri).marker('first', 0)), false, 'nothing ran here');
   });
 });
 
