@@ -381,6 +381,26 @@ describe('geobatch with --runner batch (CLI)', () => {
       team: 'maps',
     });
   });
+
+  test('logs of a task done by an earlier submission reads the job that wrote its marker', async () => {
+    const runId = runUri.split('/').pop()!;
+    const writer = `id-demo-second-${runId}:1`;
+    await storage.writeAtomic(
+      runLayout(runUri).marker('second', 1),
+      JSON.stringify({
+        stage: 'second',
+        index: 1,
+        attempt: 1,
+        batch: { jobId: writer, logStreamName: 'smoke/default/1' },
+      }),
+    );
+    const before = fake.calls('DescribeJobs').length;
+    const result = await geobatch(['logs', runUri, 'second', '--index', '1'], { env: awsEnv() });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(fake.calls('DescribeJobs').slice(before), [{ jobs: [writer] }]);
+    assert.equal(result.stdout, 'task log line 1 of smoke/default/1\ntask log line 2\n');
+    assert.match(result.stderr, new RegExp(`second\\[1\\] was done by job ${writer} \\(attempt 1\\)`));
+  });
 });
 
 describe('a run whose first SubmitJob is refused (CLI)', () => {
