@@ -17,6 +17,7 @@ import {
 import type { JobDefinition, JobDetail, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import type { PlatformDescriptor } from '../config/descriptor.js';
 import type { Storage } from '../storage/types.js';
+import { checkBucketAccess } from './batch-access.js';
 import { awsAccessError, BatchError, deployHint, PlatformError } from './batch-errors.js';
 import { planSubmission, submitJobInput, targetFromDescriptor, resumeTasks } from './batch-plan.js';
 import type { PlannedSubmission, SubmitJobRequest } from './batch-plan.js';
@@ -338,6 +339,7 @@ export async function submitToBatch(options: SubmitOptions): Promise<SubmitResul
     throw new BatchError(`${plan.runUri}: nothing to submit: every task has a completion marker`);
   }
   if (options.imageTag !== undefined) checkImageTag(options.imageTag);
+  checkBucketAccess({ graph: plan.graph, runUri: plan.runUri, run: 'run' }, descriptor);
 
   const base: BatchRecord = options.record ?? {
     version: batchRecordVersion,

@@ -23,6 +23,7 @@ let storage: Storage;
 let dir: string;
 let raw: string;
 let runs: string;
+let other: string;
 
 const account = '123456789012';
 const region = 'eu-west-1';
@@ -89,7 +90,7 @@ before(async () => {
   [s3, fake] = await Promise.all([startS3rver(), startFakeAws()]);
   storage = createStorage({ s3: s3.clientConfig });
   dir = await mkdtemp(join(tmpdir(), 'geobatch-cli-batch-'));
-  [raw, runs] = await Promise.all([s3.createBucket(), s3.createBucket()]);
+  [raw, runs, other] = await Promise.all([s3.createBucket(), s3.createBucket(), s3.createBucket()]);
   const client = new S3Client(s3.clientConfig);
   for (const name of ['a', 'b', 'c']) {
     await client.send(
@@ -99,6 +100,10 @@ before(async () => {
   client.destroy();
   await writeFile(join(dir, 'p.yaml'), pipeline(`s3://${raw}/scenes/*.tif`));
   await writeFile(join(dir, 'local.yaml'), pipeline('a.tif'));
+  await writeFile(
+    join(dir, 'elsewhere.yaml'),
+    pipeline(`s3://${raw}/scenes/*.tif`).replace('name: demo', `name: elsewhere\noutput: s3://${other}/out`),
+  );
   await writeFile(
     join(dir, 'refused.yaml'),
     pipeline(`s3://${raw}/scenes/*.tif`).replace('name: demo', 'name: refused'),
@@ -400,6 +405,24 @@ describe('geobatch with --runner batch (CLI)', () => {
     assert.deepEqual(fake.calls('DescribeJobs').slice(before), [{ jobs: [writer] }]);
     assert.equal(result.stdout, 'task log line 1 of smoke/default/1\ntask log line 2\n');
     assert.match(result.stderr, new RegExp(`second\\[1\\] was done by job ${writer} \\(attempt 1\\)`));
+  });
+});
+
+describe('a run outside the buckets of the environment (CLI)', () => {
+  test('is refused before its plan is written or anything is submitted, naming the output and what is allowed', async () => {
+    const submits = fake.calls('SubmitJob').length;
+    const result = await geobatch(['run', join(dir, 'elsewhere.yaml'), '--runner', 'batch', '--env', 'dev'], {
+      env: awsEnv(),
+    });
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr.trim(),
+      `geobatch: output: s3://${other}/out/elsewhere is in bucket '${other}', which the jobs of environment 'dev' cannot write (they read no other bucket and read and write ${raw}, ${runs}), and every task writes its outputs under the run; put the run in one of the buckets they write, or add '${other}' to buckets.extraReadWrite of environment 'dev' and redeploy`,
+    );
+    assert.equal(fake.calls('SubmitJob').length, submits);
+    const written: string[] = [];
+    for await (const info of storage.list(`s3://${other}/`)) written.push(info.uri);
+    assert.deepEqual(written, [], 'no plan.json, no latest.json');
   });
 });
 

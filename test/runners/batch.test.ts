@@ -144,7 +144,7 @@ describe('submission', () => {
     const { record, submission } = await submitToBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       costTags: { team: 'mapping' },
     });
@@ -280,7 +280,12 @@ describe('submission', () => {
     const { spec, source } = parsePipeline(text, 'big.yaml');
     const graph = compilePipeline(spec, { images: s3Items(25_000) }, source);
     const runUri = newRunUri();
-    await submitToBatch({ storage, plan: planOf(runUri, graph), descriptor: testDescriptor(), api: api() });
+    await submitToBatch({
+      storage,
+      plan: planOf(runUri, graph),
+      descriptor: testDescriptor(bucket),
+      api: api(),
+    });
     const calls = submitted();
     assert.equal(calls.length, 3);
     const [first, second, gather] = calls;
@@ -303,7 +308,7 @@ describe('submission', () => {
     const { submission } = await submitToBatch({
       storage,
       plan: planOf(runUri, graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     // THEN one SubmitJob per stage; the split stage's array has items x parts children and a
@@ -377,7 +382,7 @@ describe('submission', () => {
     await submitToBatch({
       storage,
       plan: planOf(newRunUri(), graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     const [chip, shards] = submitted();
@@ -403,7 +408,7 @@ describe('submission', () => {
     const { submission } = await submitToBatch({
       storage,
       plan: planOf(newRunUri(), mixedGraph(3)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       imageTag: 'feature-42',
     });
@@ -457,7 +462,7 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(newRunUri(), mixedGraph(2)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
         imageTag: 'no/slashes',
       }),
@@ -469,7 +474,7 @@ describe('submission', () => {
 
   test('a job the environment has no definition for fails before any call to AWS, naming what to deploy', async () => {
     const graph = mixedGraph(2);
-    const descriptor = testDescriptor();
+    const descriptor = testDescriptor(bucket);
     const { train: _train, ...withoutTrain } = descriptor.jobDefinitions;
     await assert.rejects(
       submitToBatch({
@@ -504,7 +509,7 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(missingQueueRun, mixedGraph(2)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
       }),
       (e: Error) =>
@@ -526,7 +531,7 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(newRunUri(), mixedGraph(2)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
       }),
       /job queue geobatch-test-gpu of environment 'test' is DISABLED/,
@@ -544,7 +549,7 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(runUri, mixedGraph(3)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
       }),
       (e: Error) =>
@@ -595,7 +600,7 @@ describe('submission', () => {
       },
       { fresh: true },
     );
-    await submitToBatch({ storage, plan, descriptor: testDescriptor(), api: api() });
+    await submitToBatch({ storage, plan, descriptor: testDescriptor(bucket), api: api() });
     const [call] = submitted();
     const planUri = call?.containerOverrides?.command?.[1];
     assert.equal(planUri, runLayout(plan.runUri).plan);
@@ -638,7 +643,7 @@ describe('resume', () => {
     const { record } = await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(images)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     batch.resetHistory();
@@ -656,7 +661,7 @@ describe('resume', () => {
     const { tasks, submitted: result } = await resumeOnBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
@@ -712,7 +717,7 @@ describe('resume', () => {
     await writeMarkers(runUri, 'chip', [0, 1, 2, 3, 4]);
     await writeMarkers(runUri, 'shards', [0, 1, 2, 4]);
     const plan = planOf(runUri, mixedGraph(5));
-    await resumeOnBatch({ storage, plan, descriptor: testDescriptor(), api: api(), record });
+    await resumeOnBatch({ storage, plan, descriptor: testDescriptor(bucket), api: api(), record });
     const calls = submitted();
     assert.deepEqual(
       calls.map((c) => [c.jobName, c.arrayProperties, c.containerOverrides?.command?.slice(2), c.dependsOn]),
@@ -730,7 +735,7 @@ describe('resume', () => {
     const { record } = await submitToBatch({
       storage,
       plan: planOf(runUri, graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     batch.resetHistory();
@@ -741,7 +746,7 @@ describe('resume', () => {
     const { tasks } = await resumeOnBatch({
       storage,
       plan: planOf(runUri, graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
@@ -768,7 +773,7 @@ describe('resume', () => {
     await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(3000)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
       tasks: new Map([['chip', odd]]),
@@ -792,7 +797,7 @@ describe('resume', () => {
       resumeOnBatch({
         storage,
         plan: planOf(runUri, mixedGraph(3)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
         record,
       }),
@@ -835,7 +840,7 @@ describe('resume', () => {
     const { record } = await submitToBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       imageTag: 'feature-42',
     });
@@ -855,7 +860,7 @@ describe('resume', () => {
     const { submitted: resumed } = await resumeOnBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
       imageTag: 'feature-42',
@@ -879,7 +884,7 @@ describe('resume', () => {
     await resumeOnBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record: latest,
       imageTag: 'feature-42',
@@ -907,13 +912,88 @@ describe('resume', () => {
     const result = await resumeOnBatch({
       storage,
       plan: planOf(runUri, mixedGraph(2)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
     assert.equal(result.tasks.size, 0);
     assert.equal(result.submitted, undefined);
     assert.equal(submitted().length, 0);
+  });
+});
+
+describe('bucket access', () => {
+  beforeEach(acceptEverything);
+
+  const allowed = 'they read geobatch-test-raw and read and write geobatch-test-processed, BUCKET';
+  const rejects = async (
+    plan: ReturnType<typeof planOf>,
+    message: string,
+    descriptor = testDescriptor(bucket),
+  ) => {
+    await assert.rejects(
+      submitToBatch({ storage, plan, descriptor, api: api() }),
+      (e: Error) => e instanceof BatchError && e.message === message.replaceAll('BUCKET', bucket),
+    );
+    assert.equal(batch.calls().length, 0, 'no call to AWS');
+    if (plan.runUri.startsWith(`s3://${bucket}/`))
+      assert.equal(await readBatchRecord(storage, plan.runUri), undefined, 'no batch.json');
+  };
+
+  test('an input outside the buckets the jobs read is refused before anything is sent, naming the input set', async () => {
+    const graph = mixedGraph(3);
+    const items = [...s3Items(2), { id: 'x', uri: 's3://someone-elses-bucket/x.tif' }];
+    const runUri = newRunUri();
+    await rejects(
+      planOf(runUri, { ...graph, items: { images: items } }),
+      `inputs.images (1 of 3 items): s3://someone-elses-bucket/x.tif is in bucket 'someone-elses-bucket', which the jobs of environment 'test' cannot read (${allowed}); copy the data to one of those buckets, or add 'someone-elses-bucket' to buckets.extraRead of environment 'test' and redeploy`,
+    );
+  });
+
+  test('an s3:// stage parameter outside is refused, naming the parameter', async () => {
+    const graph = mixedGraph(2);
+    const stages = graph.stages.map((s) =>
+      s.name === 'train' ? { ...s, params: { weights: ['s3://models-elsewhere/w.pt'] } } : s,
+    );
+    await rejects(
+      planOf(newRunUri(), { ...graph, stages }),
+      `stages.train.params.weights[0]: s3://models-elsewhere/w.pt is in bucket 'models-elsewhere', which the jobs of environment 'test' cannot read (${allowed}); copy the data to one of those buckets, or add 'models-elsewhere' to buckets.extraRead of environment 'test' and redeploy`,
+    );
+  });
+
+  test('a run in the raw bucket (read only) or in a bucket not granted is refused', async () => {
+    await rejects(
+      planOf('s3://geobatch-test-raw/runs/x', mixedGraph(2)),
+      `run: s3://geobatch-test-raw/runs/x is in bucket 'geobatch-test-raw', which the jobs of environment 'test' can only read (${allowed}), and every task writes its outputs under the run; put the run in one of the buckets they write, or add 'geobatch-test-raw' to buckets.extraReadWrite of environment 'test' and redeploy`,
+    );
+    await rejects(
+      planOf('s3://elsewhere/runs/x', mixedGraph(2)),
+      `run: s3://elsewhere/runs/x is in bucket 'elsewhere', which the jobs of environment 'test' cannot write (${allowed}), and every task writes its outputs under the run; put the run in one of the buckets they write, or add 'elsewhere' to buckets.extraReadWrite of environment 'test' and redeploy`,
+    );
+  });
+
+  test("the environment's extra buckets are allowed: extraRead for inputs, extraReadWrite for runs", async () => {
+    const graph = { ...mixedGraph(2), items: { images: s3Items(2, 'shared-archive') } };
+    const descriptor = testDescriptor('elsewhere');
+    const plan = planOf(`s3://${bucket}/runs/xview/extra`, graph);
+    await rejects(
+      plan,
+      `run: ${plan.runUri} is in bucket '${bucket}', which the jobs of environment 'test' cannot write (they read geobatch-test-raw, shared-archive and read and write geobatch-test-processed, elsewhere), and every task writes its outputs under the run; put the run in one of the buckets they write, or add '${bucket}' to buckets.extraReadWrite of environment 'test' and redeploy`.replaceAll(
+        bucket,
+        'BUCKET',
+      ),
+      { ...descriptor, buckets: { ...descriptor.buckets, extraRead: ['shared-archive'] } },
+    );
+    await submitToBatch({
+      storage,
+      plan,
+      descriptor: {
+        ...descriptor,
+        buckets: { ...descriptor.buckets, extraRead: ['shared-archive'], extraReadWrite: [bucket] },
+      },
+      api: api(),
+    });
+    assert.equal(submitted().length, 4);
   });
 });
 
@@ -932,7 +1012,7 @@ describe('a refused first SubmitJob', () => {
     const plan = planOf(runUri, mixedGraph(2));
     // WHEN
     await assert.rejects(
-      submitToBatch({ storage, plan, descriptor: testDescriptor(), api: api() }),
+      submitToBatch({ storage, plan, descriptor: testDescriptor(bucket), api: api() }),
       (e: Error) =>
         e instanceof BatchError &&
         e.message ===
@@ -954,7 +1034,7 @@ describe('a refused first SubmitJob', () => {
     const { tasks, submitted: result } = await resumeOnBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
@@ -986,7 +1066,7 @@ describe('a refused first SubmitJob', () => {
     await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(2)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     assert.deepEqual(seen, [0, 1, 2, 3]);
@@ -1040,7 +1120,7 @@ describe('cancel', () => {
     const { record } = await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(3)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     const [chip, shards, merge, train] = record.submissions[0]!.jobs;
