@@ -63,8 +63,11 @@ export async function readBatchIdentity(
   env: NodeJS.ProcessEnv,
   fetchImpl: typeof fetch = fetch,
 ): Promise<BatchTaskIdentity | undefined> {
-  const jobId = env.AWS_BATCH_JOB_ID;
-  if (!jobId) return undefined;
+  const id = env.AWS_BATCH_JOB_ID;
+  if (!id) return undefined;
+  // an array child's job id is `<array job id>:<index>`; add the index should Batch leave it out
+  const arrayIndex = env.AWS_BATCH_JOB_ARRAY_INDEX;
+  const jobId = arrayIndex && !id.includes(':') ? `${id}:${arrayIndex}` : id;
   const endpoint = env.ECS_CONTAINER_METADATA_URI_V4;
   if (!endpoint) return { jobId };
   try {

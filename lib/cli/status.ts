@@ -114,7 +114,7 @@ export function formatBatchStatus(status: BatchRunStatus): string {
       '',
       problem.state === 'failed'
         ? `${which} failed: ${problem.error ?? 'no reason recorded'}`
-        : `${which} did not finish submitting (interrupted)`,
+        : `${which} has not finished submitting (still submitting, or interrupted: then 'geobatch resume' submits what is left)`,
     );
   }
   if (status.state === 'incomplete') {

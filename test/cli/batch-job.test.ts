@@ -147,6 +147,16 @@ describe('geobatch-job on Batch', () => {
       unknown
     >;
     assert.deepEqual(marker.batch, { jobId: 'job-2' });
+    // an array child's id without its index gets it from AWS_BATCH_JOB_ARRAY_INDEX
+    const child = await geobatchJob([planUri, 's'], {
+      env: isolatedEnv({ AWS_BATCH_JOB_ID: 'job-3', AWS_BATCH_JOB_ARRAY_INDEX: '2' }),
+    });
+    assert.equal(child.code, 0, child.stderr);
+    const childMarker = JSON.parse(await readFile(runLayout(runUri).marker('s', 2), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(childMarker.batch, { jobId: 'job-3:2' });
     const local = JSON.parse(await readFile(runLayout(runUri).marker('s', 5), 'utf8')) as Record<
       string,
       unknown

@@ -607,4 +607,29 @@ describe('Batch status', () => {
       }
     }
   });
+
+  test('a submission that was refused or interrupted is shown, and the run is not complete', async () => {
+    const runUri = await runWithMarkers();
+    const plan = planOf(runUri, mixedGraph(2));
+    const base = record(runUri, []);
+    batch.on(DescribeJobsCommand).resolves({ jobs: [] });
+    const refused = {
+      ...base,
+      submissions: [
+        { ...base.submissions[0]!, state: 'failed' as const, error: 'SubmitJob for stage chip failed: x' },
+      ],
+    };
+    const failed = await readBatchStatus({ plan, record: refused, api: api(), storage });
+    assert.equal(failed.state, 'failed');
+    assert.deepEqual(failed.submissionProblem, {
+      number: 0,
+      state: 'failed',
+      error: 'SubmitJob for stage chip failed: x',
+    });
+    assert.match(formatBatchStatus(failed), /^the submission failed: SubmitJob for stage chip failed: x$/m);
+    const interrupted = { ...base, submissions: [{ ...base.submissions[0]!, state: 'submitting' as const }] };
+    const status = await readBatchStatus({ plan, record: interrupted, api: api(), storage });
+    assert.equal(status.state, 'incomplete');
+    assert.match(formatBatchStatus(status), /^the submission has not finished submitting/m);
+  });
 });
