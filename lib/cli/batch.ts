@@ -6,6 +6,7 @@
 import { catalog } from '../../jobs/catalog.js';
 import type { PlatformDescriptor } from '../config/descriptor.js';
 import { BatchApi, createBatchClient, resumeOnBatch, submitToBatch } from '../runners/batch.js';
+import { checkBucketAccess } from '../runners/batch-access.js';
 import type { SubmitResult } from '../runners/batch.js';
 import { BatchError } from '../runners/batch-errors.js';
 import {
@@ -85,9 +86,19 @@ export async function runOnBatch(file: string, options: BatchSubmitOptions): Pro
   const loaded = await loadPipeline(storage, file);
   const descriptor = await discoverPlatform(env);
   checkItemsOnS3(loaded.graph, env, descriptor);
+  // before plan.json is written: a run its jobs cannot read or write is not created
+  const runsRoot = batchRunsRoot(loaded, descriptor);
+  checkBucketAccess(
+    {
+      graph: loaded.graph,
+      runUri: options.run ?? runsRoot,
+      run: options.run ? '--run' : isS3Uri(loaded.spec.output) ? 'output' : 'run',
+    },
+    descriptor,
+  );
   const { plan, continued } = await prepareRun(
     storage,
-    { ...loaded, runsRoot: batchRunsRoot(loaded, descriptor) },
+    { ...loaded, runsRoot },
     { ...(options.run ? { runUri: options.run } : {}), fresh: options.new === true },
   );
   const api = new BatchApi(createBatchClient(descriptor.region), env);

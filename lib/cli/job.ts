@@ -5,6 +5,7 @@
  * the k-th task listed. Logs go to stdout (CloudWatch) as well as to the run.
  */
 import { Command } from 'commander';
+import type { BatchTaskIdentity } from '../runners/records.js';
 import { executeTask } from '../runners/task.js';
 import { parseTaskRanges } from '../runners/task-indexes.js';
 import type { Storage } from '../storage/types.js';
@@ -52,6 +53,34 @@ export async function resolveListedTaskIndex(
   return index;
 }
 
+/**
+ * On Batch, the job this attempt runs as (AWS_BATCH_JOB_ID, `<id>:<k>` for an array child) and
+ * its CloudWatch Logs stream, from the ECS task metadata endpoint (the container's own
+ * `awslogs-stream`). Best effort: without the endpoint the stream is left out (`geobatch logs`
+ * then asks DescribeJobs). Undefined off Batch.
+ */
+export async function readBatchIdentity(
+  env: NodeJS.ProcessEnv,
+  fetchImpl: typeof fetch = fetch,
+): Promise<BatchTaskIdentity | undefined> {
+  const id = env.AWS_BATCH_JOB_ID;
+  if (!id) return undefined;
+  // an array child's job id is `<array job id>:<index>`; add the index should Batch leave it out
+  const arrayIndex = env.AWS_BATCH_JOB_ARRAY_INDEX;
+  const jobId = arrayIndex && !id.includes(':') ? `${id}:${arrayIndex}` : id;
+  const endpoint = env.ECS_CONTAINER_METADATA_URI_V4;
+  if (!endpoint) return { jobId };
+  try {
+    const response = await fetchImpl(endpoint, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) return { jobId };
+    const metadata = (await response.json()) as { LogOptions?: Record<string, unknown> };
+    const stream = metadata.LogOptions?.['awslogs-stream'];
+    return typeof stream === 'string' && stream ? { jobId, logStreamName: stream } : { jobId };
+  } catch {
+    return { jobId };
+  }
+}
+
 /** Parses the arguments and runs one task; sets the exit code. */
 export async function runJobCommand(argv: string[]): Promise<void> {
   const program = new Command('geobatch-job')
@@ -84,6 +113,7 @@ export async function runJobCommand(argv: string[]): Promise<void> {
         index,
         signal: controller.signal,
         attempt,
+        batchIdentity: () => readBatchIdentity(process.env),
         onLog: (line) => process.stdout.write(line + '\n'),
       });
       process.stdout.write(

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { readBatchRecord } from '../runners/batch-record.js';
 import { runLayout } from '../runners/layout.js';
 import { readRunPlan } from '../runners/prepare.js';
+import { readTaskMarker } from '../runners/state.js';
 import { findStage } from '../runners/task.js';
 import { StorageError } from '../storage/errors.js';
 import { UsageError } from './errors.js';
@@ -24,7 +25,11 @@ export const logsCommand = new Command('logs')
   .argument('<run>', 'run location (local dir or s3:// prefix)')
   .argument('<stage>', 'stage name')
   .option('--index <n>', 'task index within the stage', parseTaskIndex, 0)
-  .option('--attempt <n>', 'Batch attempt whose log to print (default: the latest)', parseAttempt)
+  .option(
+    '--attempt <n>',
+    'Batch attempt whose log to print, of the job that finished the task when it is done (default: the attempt that finished it, else the latest)',
+    parseAttempt,
+  )
   .option('-f, --follow', 'keep printing new lines until the task finishes (Batch runs)', false)
   .action(
     async (run: string, stageName: string, opts: { index: number; attempt?: number; follow: boolean }) => {
@@ -55,11 +60,16 @@ export const logsCommand = new Command('logs')
         import('../runners/batch.js'),
         import('../runners/batch-logs.js'),
       ]);
+      const marker =
+        opts.index < stage.taskCount
+          ? await readTaskMarker(storage, plan, stage.name, opts.index)
+          : undefined;
       await streamTaskLogs({
         plan,
         record,
         stage: stage.name,
         index: opts.index,
+        ...(marker ? { marker } : {}),
         ...(opts.attempt !== undefined ? { attempt: opts.attempt } : {}),
         follow: opts.follow,
         api: new BatchApi(createBatchClient(record.region), record.env),

@@ -107,7 +107,21 @@ export function formatBatchStatus(status: BatchRunStatus): string {
   }
   const blocked = status.stages.reduce((n, s) => n + s.counts.blocked, 0);
   if (blocked) lines.push('', `${blocked} task(s) blocked: a task they wait for failed`);
-  if (status.state === 'failed' || status.state === 'cancelled') {
+  const problem = status.submissionProblem;
+  if (problem) {
+    const which = problem.number === 0 ? 'the submission' : `resume ${problem.number}`;
+    lines.push(
+      '',
+      problem.state === 'failed'
+        ? `${which} failed: ${problem.error ?? 'no reason recorded'}`
+        : `${which} has not finished submitting (still submitting, or interrupted: then 'geobatch resume' submits what is left)`,
+    );
+  }
+  if (status.state === 'incomplete') {
+    const left = status.stages.reduce((n, s) => n + s.tasks - s.done, 0);
+    lines.push('', `incomplete: ${left} task(s) have no completion marker and nothing of the run is running`);
+  }
+  if (status.state === 'failed' || status.state === 'cancelled' || status.state === 'incomplete') {
     lines.push('', `rerun what did not finish: geobatch resume ${status.runUri}`);
   }
   return lines.join('\n');

@@ -43,6 +43,10 @@ export const platformDescriptorSchema = z
         raw: z.object({ name }).strict(),
         processed: z.object({ name }).strict(),
         runs: z.object({ name, prefix: z.string() }).strict(),
+        /** Buckets outside the environment the jobs may also read (absent: none). */
+        extraRead: z.array(name).optional(),
+        /** Buckets outside the environment the jobs may also read and write (absent: none). */
+        extraReadWrite: z.array(name).optional(),
       })
       .strict(),
     queues: z.object({ cpu: namedQueue, gpu: namedQueue }).strict(),
@@ -87,6 +91,9 @@ export function buildPlatformDescriptor(
       raw: { name: resources.buckets.raw },
       processed: { name: resources.buckets.processed },
       runs: { name: resources.buckets.runs, prefix: config.buckets.runsPrefix },
+      // left out when empty, so that a CLI from before they existed still reads the descriptor
+      ...(config.buckets.extraRead.length ? { extraRead: [...config.buckets.extraRead] } : {}),
+      ...(config.buckets.extraReadWrite.length ? { extraReadWrite: [...config.buckets.extraReadWrite] } : {}),
     },
     queues: {
       cpu: { name: resources.queues.cpu.name, arn: resources.queues.cpu.arn },

@@ -212,8 +212,32 @@ export const environmentConfigSchema = z
         scratchExpirationDays: z.number().int().min(1).max(3650).default(7),
         /** Old versions in the versioned buckets (raw, runs) expire after this. */
         noncurrentVersionExpirationDays: z.number().int().min(1).max(3650).default(30),
+        /** Buckets outside the environment (by name) that jobs may read, e.g. a shared imagery archive. */
+        extraRead: z.array(bucketName).default([]),
+        /** Buckets outside the environment (by name) that jobs may read and write (inputs, outputs, runs). */
+        extraReadWrite: z.array(bucketName).default([]),
       })
       .strict()
+      .superRefine((b, ctx) => {
+        const seen = new Set<string>();
+        for (const [list, names] of [
+          ['extraRead', b.extraRead],
+          ['extraReadWrite', b.extraReadWrite],
+        ] as const) {
+          names.forEach((bucket, index) => {
+            if (seen.has(bucket)) {
+              ctx.addIssue({
+                code: 'custom',
+                path: [list, index],
+                input: bucket,
+                message:
+                  'is listed twice in buckets.extraRead / buckets.extraReadWrite: list each bucket once',
+              });
+            }
+            seen.add(bucket);
+          });
+        }
+      })
       .prefault({}),
     /**
      * Cost-allocation tags on every resource (and, propagated, on every job), on top of

@@ -1,4 +1,4 @@
-import { CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -82,13 +82,20 @@ export class JobRole extends Construct {
         new iam.PolicyStatement({ actions: ['s3:GetBucketLocation'], resources: [access.bucket.bucketArn] }),
       );
       const bucket = access.bucket.node.defaultChild;
+      const reason = (whose: string) =>
+        `Object actions (${actions.join(', ')}) can only name objects by key pattern; this one is limited to ` +
+        `${access.prefix ? `the '${access.prefix}' prefix of ` : ''}${whose}.`;
       if (bucket instanceof CfnElement) {
         const logicalId = Stack.of(bucket).getLogicalId(bucket);
         Validations.of(this.role).acknowledge({
           id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${keys}]`,
-          reason:
-            `Object actions (${actions.join(', ')}) can only name objects by key pattern; this one is limited to ` +
-            `${access.prefix ? `the '${access.prefix}' prefix of ` : ''}one bucket of this environment.`,
+          reason: reason('one bucket of this environment'),
+        });
+      } else if (!Token.isUnresolved(access.bucket.bucketName)) {
+        // a bucket outside the stack, named in the configuration (buckets.extraRead/extraReadWrite)
+        Validations.of(this.role).acknowledge({
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${access.bucket.bucketName}/${keys}]`,
+          reason: reason(`the bucket '${access.bucket.bucketName}', which the configuration grants jobs`),
         });
       }
     };

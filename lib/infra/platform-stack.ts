@@ -11,6 +11,7 @@ import {
 } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { catalog as jobCatalog, type CatalogEntry } from '../../jobs/catalog.js';
 import { buildPlatformDescriptor, type PlatformDescriptor } from '../config/descriptor.js';
@@ -161,9 +162,15 @@ export class PlatformStack extends Stack {
       removalPolicy: disposable,
     });
 
+    const extra = (kind: 'Read' | 'ReadWrite', names: readonly string[]) =>
+      names.map((name, i) => ({ bucket: s3.Bucket.fromBucketName(this, `Extra${kind}Bucket${i}`, name) }));
     this.jobRole = new JobRole(this, 'JobRole', {
-      read: [{ bucket: this.buckets.raw.bucket }],
-      readWrite: [{ bucket: this.buckets.processed.bucket }, { bucket: this.buckets.runs.bucket }],
+      read: [{ bucket: this.buckets.raw.bucket }, ...extra('Read', config.buckets.extraRead)],
+      readWrite: [
+        { bucket: this.buckets.processed.bucket },
+        { bucket: this.buckets.runs.bucket },
+        ...extra('ReadWrite', config.buckets.extraReadWrite),
+      ],
     });
 
     const images = this.images.repositories;

@@ -8,7 +8,7 @@ import { awsAccessError, BatchError } from './batch-errors.js';
 import { isFinalState } from './batch.js';
 import type { BatchApi, JobView } from './batch.js';
 import type { BatchRecord, SubmittedJob } from './batch-record.js';
-import type { RunPlan } from './records.js';
+import type { RunPlan, TaskMarker } from './records.js';
 import { findStage } from './task.js';
 import { parseTaskRanges } from './task-indexes.js';
 
@@ -106,7 +106,15 @@ export interface TaskLogsOptions {
   readonly record: BatchRecord;
   readonly stage: string;
   readonly index: number;
-  /** 1-based attempt whose log to show. @default the latest */
+  /**
+   * The task's completion marker, when it has one: a task done on Batch is shown from the job and
+   * attempt that wrote it, not from a later submission's attempt that found it done.
+   */
+  readonly marker?: TaskMarker;
+  /**
+   * 1-based attempt whose log to show, of the job that wrote the marker when there is one.
+   * @default the attempt that wrote the marker, else the latest
+   */
   readonly attempt?: number;
   /** Keep reading until the task finishes (waits for it to start, too). */
   readonly follow?: boolean;
@@ -138,7 +146,15 @@ export async function streamTaskLogs(options: TaskLogsOptions): Promise<number> 
   const wait = options.sleep ?? sleep;
   const pollMs = options.pollMs ?? 2000;
   const task = `${options.stage}[${options.index}]`;
-  const { jobId } = locateTask(record, plan, options.stage, options.index);
+  const latest = locateTask(record, plan, options.stage, options.index);
+  const wrote = options.marker?.batch;
+  const jobId = wrote?.jobId ?? latest.jobId;
+  const attempt = options.attempt ?? (wrote ? options.marker!.attempt : undefined);
+  if (wrote && wrote.jobId !== latest.jobId) {
+    options.notice?.(
+      `${task} was done by job ${wrote.jobId} (attempt ${options.marker!.attempt}); showing its log, not that of the later job ${latest.jobId}, which found it done`,
+    );
+  }
   const env = record.env;
 
   const describe = async (): Promise<JobView> => {
@@ -147,6 +163,18 @@ export async function streamTaskLogs(options: TaskLogsOptions): Promise<number> 
       sleep: wait,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    // Batch forgets finished jobs after a few days; the marker still names the stream
+    if (!view && wrote?.logStreamName && options.attempt === undefined) {
+      const n = options.marker!.attempt;
+      const stream = wrote.logStreamName;
+      return {
+        jobId,
+        jobName: jobId,
+        status: 'SUCCEEDED',
+        attempts: Array.from({ length: n }, (_, i) => (i === n - 1 ? { logStreamName: stream } : {})),
+        logStreamName: stream,
+      };
+    }
     if (!view) {
       throw new BatchError(
         `Batch no longer knows job ${jobId} (${task}); it keeps finished jobs for a few days. The task's log is also kept in the run: ${record.runUri}/logs/${options.stage}/${options.index}.log`,
@@ -154,15 +182,17 @@ export async function streamTaskLogs(options: TaskLogsOptions): Promise<number> 
     }
     return view;
   };
+  // the marker's attempt when Batch lists it, else the stream the marker names, else the latest
+  const streamFor = (view: JobView): string | undefined =>
+    streamOf(view, attempt) ??
+    (options.attempt === undefined && wrote ? (wrote.logStreamName ?? streamOf(view, undefined)) : undefined);
 
   let view = await describe();
-  if (options.attempt !== undefined && !follow && !streamOf(view, options.attempt)) {
-    throw new BatchError(
-      `${task} has no attempt ${options.attempt} with a log (it has had ${view.attempts.length})`,
-    );
+  if (attempt !== undefined && !follow && !streamFor(view)) {
+    throw new BatchError(`${task} has no attempt ${attempt} with a log (it has had ${view.attempts.length})`);
   }
   let waitingNoted = false;
-  while (!streamOf(view, options.attempt)) {
+  while (!streamFor(view)) {
     if (isFinalState(view.status)) {
       throw new BatchError(
         `${task} ${view.status} without starting${view.statusReason ? ` (${view.statusReason})` : ''}, so it has no log`,
@@ -180,7 +210,7 @@ export async function streamTaskLogs(options: TaskLogsOptions): Promise<number> 
     view = await describe();
   }
 
-  let stream = streamOf(view, options.attempt)!;
+  let stream = streamFor(view)!;
   const group = view.logGroup ?? record.logGroup;
   let token: string | undefined;
   let lines = 0;
@@ -237,7 +267,7 @@ export async function streamTaskLogs(options: TaskLogsOptions): Promise<number> 
     await wait(pollMs, options.signal);
     view = await describe();
     finished = isFinalState(view.status);
-    const current = streamOf(view, options.attempt);
+    const current = streamFor(view);
     // a retry writes to a new stream: read the old one to its end first
     if (current && current !== stream) nextStream = current;
   }

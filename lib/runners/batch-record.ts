@@ -33,6 +33,19 @@ const submission = z.object({
   tags: z.record(z.string(), z.string()),
   jobs: z.array(submittedJob),
   cancelledAt: z.string().optional(),
+  /**
+   * `submitting` while the jobs are being submitted (the record is written before the first call
+   * to AWS, so that the run stays a Batch run whatever fails), `failed` when a call was refused.
+   * Absent in records written before it existed: those were written once, when submitted.
+   */
+  state: z.enum(['submitting', 'submitted', 'failed']).optional(),
+  /** Why the submission failed. */
+  error: z.string().optional(),
+  /**
+   * `--image-tag`: the deployed job definition ARN -> the revision registered for the tag, which
+   * a resume with the same tag reuses while it is ACTIVE.
+   */
+  jobDefinitions: z.record(z.string(), z.string()).optional(),
 });
 
 const batchRecord = z.object({

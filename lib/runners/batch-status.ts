@@ -10,7 +10,7 @@ import type { BatchApi, ChildFailure, JobState, JobView } from './batch.js';
 import { latestJobs } from './batch-record.js';
 import type { BatchRecord, SubmittedJob } from './batch-record.js';
 import type { RunPlan } from './records.js';
-import { readTaskStates } from './state.js';
+import { readDoneTasks } from './state.js';
 import { itemsOfTask, partOfTask } from './task.js';
 import { parseTaskRanges } from './task-indexes.js';
 
@@ -50,8 +50,11 @@ export interface BatchStageStatus {
   /** The stage's job in the latest submission that ran it. */
   readonly jobId?: string;
   readonly jobName?: string;
+  /** `succeeded` counts the tasks with a completion marker, whatever Batch says of their job. */
   readonly counts: TaskCounts;
-  /** Tasks finished by earlier submissions (counted as succeeded). */
+  /** Tasks with a completion marker (= counts.succeeded): what `resume` leaves out. */
+  readonly done: number;
+  /** Tasks the latest job of the stage did not run (finished by earlier submissions). */
   readonly earlier: number;
   /** Failed tasks, except those only blocked by a failed dependency. */
   readonly failures: readonly BatchTaskFailure[];
@@ -63,9 +66,22 @@ export interface BatchRunStatus {
   readonly pipeline: string;
   readonly env: string;
   readonly region: string;
-  readonly state: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  /**
+   * `incomplete`: nothing runs and no task failed, but some have no completion marker (tasks
+   * blocked by a dependency that failed after finishing its work, a submission that was
+   * interrupted): `resume` runs them.
+   */
+  readonly state: 'running' | 'succeeded' | 'failed' | 'cancelled' | 'incomplete';
+  /** Every task has a completion marker: `resume` has nothing to submit. */
+  readonly complete: boolean;
   /** 1 + the number of resumes. */
   readonly submissions: number;
+  /** The latest submission, when it did not go through (refused, or interrupted while submitting). */
+  readonly submissionProblem?: {
+    readonly number: number;
+    readonly state: 'submitting' | 'failed';
+    readonly error?: string;
+  };
   readonly stages: readonly BatchStageStatus[];
   readonly checkedAt: string;
 }
@@ -164,22 +180,66 @@ function settled(c: TaskCounts): boolean {
   return c.pending + c.runnable + c.starting + c.running === 0;
 }
 
+/** Columns a task without a marker may be in, most likely to be stale first. */
+const overcounted: readonly TaskColumn[] = [
+  'unknown',
+  'running',
+  'starting',
+  'runnable',
+  'pending',
+  'blocked',
+  'failed',
+];
+
+/**
+ * Reconciles Batch's counts of a stage with its completion markers, which are the truth that
+ * `resume` goes by: a task with a marker is done whatever its container's exit (it may be killed
+ * after writing the marker), so `succeeded` is the number of markers; failed and blocked tasks
+ * that have one are taken out of those columns; Batch counts that would make the total exceed
+ * the stage's tasks (a task done but its job not finished yet) are taken off, stalest first;
+ * and tasks Batch counts as succeeded without a marker are `unknown`, to be run again.
+ */
+export function reconcileCounts(
+  batchCounts: TaskCounts,
+  taskCount: number,
+  done: number,
+  doneInColumn: Partial<Record<'failed' | 'blocked', number>> = {},
+): TaskCounts {
+  const counts: TaskCounts = { ...batchCounts, succeeded: done };
+  counts.failed -= Math.min(counts.failed, doneInColumn.failed ?? 0);
+  counts.blocked -= Math.min(counts.blocked, doneInColumn.blocked ?? 0);
+  let excess = taskColumns.reduce((n, c) => n + counts[c], 0) - taskCount;
+  for (const c of overcounted) {
+    if (excess <= 0) break;
+    const cut = Math.min(excess, counts[c]);
+    counts[c] -= cut;
+    excess -= cut;
+  }
+  if (excess < 0) counts.unknown -= excess;
+  return counts;
+}
+
 /**
  * Reads the state of every stage's latest job (DescribeJobs in batches of 100, ListJobs for the
- * failed children of arrays). Jobs Batch no longer describes (it keeps finished jobs for a few
- * days) are counted from the run's completion markers instead.
+ * failed children of arrays) and reconciles it with the run's completion markers (one listing):
+ * jobs Batch no longer describes (it keeps finished jobs for a few days) are counted from the
+ * markers alone.
  */
 export async function readBatchStatus(options: {
   readonly plan: RunPlan;
   readonly record: BatchRecord;
   readonly api: Pick<BatchApi, 'describeJobs' | 'listFailedChildren'>;
-  readonly storage?: Storage;
+  readonly storage: Storage;
   readonly now?: () => Date;
 }): Promise<BatchRunStatus> {
   const { plan, record, api } = options;
   const latest = latestJobs(record);
   const jobs = [...latest.values()].map((l) => l.job);
-  const views = new Map((await api.describeJobs(jobs.map((j) => j.jobId))).map((v) => [v.jobId, v]));
+  const [described, markers] = await Promise.all([
+    api.describeJobs(jobs.map((j) => j.jobId)),
+    readDoneTasks(options.storage, plan),
+  ]);
+  const views = new Map(described.map((v) => [v.jobId, v]));
   const failedOf = new Map<string, ChildFailure[]>();
   await Promise.all(
     jobs.map(async (job) => {
@@ -189,64 +249,90 @@ export async function readBatchStatus(options: {
       if (failed) failedOf.set(job.jobId, await api.listFailedChildren(job.jobId));
     }),
   );
-  const missing = jobs.some((j) => !views.has(j.jobId));
-  const markers = missing && options.storage ? (await readTaskStates(options.storage, plan)).done : undefined;
 
   const stages: BatchStageStatus[] = [];
+  // what Batch runs: a run whose tasks all have markers is still running until its jobs end
+  let active = false;
   for (const stage of plan.graph.stages) {
+    const doneSet = markers.get(stage.name) ?? new Set<number>();
+    const done = [...doneSet].filter((i) => i < stage.taskCount).length;
     const entry = latest.get(stage.name);
-    const base = { name: stage.name, job: stage.job, tasks: stage.taskCount };
+    const base = { name: stage.name, job: stage.job, tasks: stage.taskCount, done };
     if (!entry) {
-      stages.push({
-        ...base,
-        counts: { ...emptyCounts(), unknown: stage.taskCount },
-        earlier: 0,
-        failures: [],
-      });
+      const counts = reconcileCounts({ ...emptyCounts(), unknown: stage.taskCount }, stage.taskCount, done);
+      stages.push({ ...base, counts, earlier: 0, failures: [] });
       continue;
     }
     const { job } = entry;
     const tasks = parseTaskRanges(job.tasks, `${record.runUri}/batch.json: ${stage.name}.tasks`);
     const earlier = stage.taskCount - tasks.length;
     const view = views.get(job.jobId);
-    let counts: TaskCounts;
+    let batchCounts: TaskCounts;
     let failures: BatchTaskFailure[] = [];
+    const doneIn = { failed: 0, blocked: 0 };
     if (!view) {
-      const done = markers?.get(stage.name)?.size ?? 0;
-      counts = { ...emptyCounts(), succeeded: done - earlier, unknown: tasks.length - (done - earlier) };
-      if (!markers) counts = { ...emptyCounts(), unknown: tasks.length };
+      batchCounts = { ...emptyCounts(), unknown: tasks.length };
     } else {
-      const result = stageCounts(job, view, failedOf.get(job.jobId) ?? []);
-      counts = result.counts;
-      failures = result.failures.map((f) => {
-        const index = tasks[f.arrayIndex] ?? f.arrayIndex;
-        const known = index < stage.taskCount;
-        const part = known ? partOfTask(stage, index) : undefined;
-        return {
-          index,
-          items: known ? itemsOfTask(plan.graph, stage, index).map((i) => i.id) : [],
-          ...(part ? { part } : {}),
-          jobId: f.jobId,
-          ...(f.statusReason ? { statusReason: f.statusReason } : {}),
-          ...(f.exitCode !== undefined ? { exitCode: f.exitCode } : {}),
-          ...(f.reason ? { reason: f.reason } : {}),
-        };
-      });
+      const failedChildren = failedOf.get(job.jobId) ?? [];
+      const result = stageCounts(job, view, failedChildren);
+      batchCounts = result.counts;
+      const taskOf = (arrayIndex: number) => tasks[arrayIndex] ?? arrayIndex;
+      for (const f of failedChildren) {
+        if (!doneSet.has(taskOf(f.arrayIndex))) continue;
+        if (f.statusReason && dependencyFailed.test(f.statusReason)) doneIn.blocked++;
+        else doneIn.failed++;
+      }
+      if (job.arraySize === undefined && doneSet.has(tasks[0] ?? 0)) {
+        doneIn.failed += batchCounts.failed;
+        doneIn.blocked += batchCounts.blocked;
+      }
+      failures = result.failures
+        .filter((f) => !doneSet.has(taskOf(f.arrayIndex)))
+        .map((f) => {
+          const index = taskOf(f.arrayIndex);
+          const known = index < stage.taskCount;
+          const part = known ? partOfTask(stage, index) : undefined;
+          return {
+            index,
+            items: known ? itemsOfTask(plan.graph, stage, index).map((i) => i.id) : [],
+            ...(part ? { part } : {}),
+            jobId: f.jobId,
+            ...(f.statusReason ? { statusReason: f.statusReason } : {}),
+            ...(f.exitCode !== undefined ? { exitCode: f.exitCode } : {}),
+            ...(f.reason ? { reason: f.reason } : {}),
+          };
+        });
     }
-    counts.succeeded += earlier;
+    // tasks of earlier submissions are not in this job's counts: Batch says nothing of them now
+    batchCounts.unknown += earlier;
+    if (!settled(batchCounts)) active = true;
+    const counts = reconcileCounts(batchCounts, stage.taskCount, done, doneIn);
     stages.push({ ...base, jobId: job.jobId, jobName: job.jobName, counts, earlier, failures });
   }
 
   const last = record.submissions[record.submissions.length - 1];
-  const allSettled = stages.every((s) => settled(s.counts));
-  const anyFailed = stages.some((s) => s.counts.failed + s.counts.blocked > 0);
+  const allSettled = !active && stages.every((s) => settled(s.counts));
+  const complete = stages.every((s) => s.done >= s.tasks);
+  const anyFailed = stages.some((s) => s.counts.failed > 0) || last?.state === 'failed';
   const state: BatchRunStatus['state'] = !allSettled
     ? 'running'
-    : last?.cancelledAt
-      ? 'cancelled'
-      : anyFailed || stages.some((s) => s.counts.unknown > 0)
-        ? 'failed'
-        : 'succeeded';
+    : complete
+      ? 'succeeded'
+      : last?.cancelledAt
+        ? 'cancelled'
+        : anyFailed
+          ? 'failed'
+          : 'incomplete';
+  const problem =
+    last && (last.state === 'failed' || last.state === 'submitting')
+      ? {
+          submissionProblem: {
+            number: last.number,
+            state: last.state,
+            ...(last.error ? { error: last.error } : {}),
+          },
+        }
+      : {};
   return {
     runId: plan.runId,
     runUri: plan.runUri,
@@ -254,7 +340,9 @@ export async function readBatchStatus(options: {
     env: record.env,
     region: record.region,
     state,
+    complete,
     submissions: record.submissions.length,
+    ...problem,
     stages,
     checkedAt: (options.now ?? (() => new Date()))().toISOString(),
   };

@@ -17,9 +17,10 @@ import {
 import type { JobDefinition, JobDetail, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import type { PlatformDescriptor } from '../config/descriptor.js';
 import type { Storage } from '../storage/types.js';
+import { checkBucketAccess } from './batch-access.js';
 import { awsAccessError, BatchError, deployHint, PlatformError } from './batch-errors.js';
 import { planSubmission, submitJobInput, targetFromDescriptor, resumeTasks } from './batch-plan.js';
-import type { BatchTarget, PlannedSubmission, SubmitJobRequest } from './batch-plan.js';
+import type { PlannedSubmission, SubmitJobRequest } from './batch-plan.js';
 import { batchRecordVersion, writeBatchRecord } from './batch-record.js';
 import type { BatchRecord, BatchSubmission, SubmittedJob } from './batch-record.js';
 import { runLayout } from './layout.js';
@@ -132,37 +133,30 @@ export class BatchApi {
     }
   }
 
-  /**
-   * Registers, for each job definition ARN, a revision that runs `image` instead (Batch cannot
-   * override the image per job). Returns old ARN -> new ARN.
-   */
-  async registerImageRevisions(
-    definitions: readonly { readonly arn: string; readonly image: string }[],
-  ): Promise<Map<string, string>> {
+  /** DescribeJobDefinitions of these ARNs (100 per call); ARNs Batch does not know are left out. */
+  async describeJobDefinitions(arns: readonly string[]): Promise<JobDefinition[]> {
     const described: JobDefinition[] = [];
-    for (let i = 0; i < definitions.length; i += describeBatchSize) {
-      const chunk = definitions.slice(i, i + describeBatchSize).map((d) => d.arn);
+    for (let i = 0; i < arns.length; i += describeBatchSize) {
+      const chunk = arns.slice(i, i + describeBatchSize);
       const out = await this.call('describe the job definitions', () =>
         this.client.send(new DescribeJobDefinitionsCommand({ jobDefinitions: chunk })),
       );
       described.push(...(out.jobDefinitions ?? []));
     }
-    const out = new Map<string, string>();
-    for (const { arn, image } of definitions) {
-      const definition = described.find((d) => d.jobDefinitionArn === arn);
-      if (!definition) {
-        throw new PlatformError(
-          `job definition ${arn} of environment '${this.env}' does not exist: ${deployHint(this.env)}`,
-        );
-      }
-      const registered = await this.call('register a job definition revision', () =>
-        this.client.send(new RegisterJobDefinitionCommand(derivedRevision(definition, image))),
-      );
-      if (!registered.jobDefinitionArn)
-        throw new BatchError(`RegisterJobDefinition returned no ARN for ${arn}`);
-      out.set(arn, registered.jobDefinitionArn);
-    }
-    return out;
+    return described;
+  }
+
+  /**
+   * Registers a revision of `definition` that runs `image` instead (Batch cannot override the
+   * image per job). Returns the new revision's ARN.
+   */
+  async registerImageRevision(definition: JobDefinition, image: string): Promise<string> {
+    const registered = await this.call('register a job definition revision', () =>
+      this.client.send(new RegisterJobDefinitionCommand(derivedRevision(definition, image))),
+    );
+    if (!registered.jobDefinitionArn)
+      throw new BatchError(`RegisterJobDefinition returned no ARN for ${definition.jobDefinitionArn}`);
+    return registered.jobDefinitionArn;
   }
 
   /** One SubmitJob call; returns the job id. */
@@ -263,6 +257,11 @@ export function derivedRevision(definition: JobDefinition, image: string): Regis
       `job definition ${definition.jobDefinitionArn} is not a single-container job definition; --image-tag cannot derive a revision from it`,
     );
   }
+  // CloudFormation tags what it creates with aws:cloudformation:*; keys starting with aws: are
+  // reserved, and RegisterJobDefinition refuses them
+  const tags = definition.tags
+    ? Object.fromEntries(Object.entries(definition.tags).filter(([key]) => !/^aws:/i.test(key)))
+    : undefined;
   return {
     jobDefinitionName: definition.jobDefinitionName,
     type: 'container',
@@ -274,7 +273,7 @@ export function derivedRevision(definition: JobDefinition, image: string): Regis
     ...(definition.retryStrategy ? { retryStrategy: definition.retryStrategy } : {}),
     ...(definition.propagateTags !== undefined ? { propagateTags: definition.propagateTags } : {}),
     ...(definition.timeout ? { timeout: definition.timeout } : {}),
-    ...(definition.tags ? { tags: definition.tags } : {}),
+    ...(tags && Object.keys(tags).length ? { tags } : {}),
     ...(definition.platformCapabilities ? { platformCapabilities: definition.platformCapabilities } : {}),
   };
 }
@@ -301,11 +300,26 @@ export interface SubmitResult {
   readonly submission: BatchSubmission;
 }
 
+/** What an error of a submission says after it: the run is kept as a Batch run, and how to retry it. */
+function retryHint(runUri: string): string {
+  return `run ${runUri} stays a Batch run (see its batch.json): once the cause is fixed, retry with 'geobatch resume ${runUri}'`;
+}
+
+function withRetryHint(error: unknown, runUri: string, undo = ''): Error {
+  const hint = `${undo}; ${retryHint(runUri)}`;
+  if (error instanceof PlatformError) return new PlatformError(`${error.message}${hint}`, { cause: error });
+  if (error instanceof BatchError) return new BatchError(`${error.message}${hint}`, { cause: error });
+  const detail = error instanceof Error ? error.message : String(error);
+  return new BatchError(`${detail}${hint}`, { cause: error });
+}
+
 /**
  * Submits the run's graph (or the given tasks of it): checks the queues, registers image
- * revisions when asked, writes long task lists, sends one SubmitJob per stage in dependency
- * order, and writes `<run>/batch.json` before returning. When a SubmitJob fails, the jobs
- * already submitted are terminated and recorded as cancelled.
+ * revisions when asked (or reuses the run's), writes long task lists, sends one SubmitJob per
+ * stage in dependency order. `<run>/batch.json` is written before the first call to AWS (state
+ * `submitting`) and after each job, so that a run prepared for Batch stays one whatever fails:
+ * a refused call leaves the submission `failed`, and the jobs already submitted are terminated
+ * and recorded as cancelled.
  */
 export async function submitToBatch(options: SubmitOptions): Promise<SubmitResult> {
   const { storage, plan, descriptor, api } = options;
@@ -324,15 +338,10 @@ export async function submitToBatch(options: SubmitOptions): Promise<SubmitResul
   if (planned.jobs.length === 0) {
     throw new BatchError(`${plan.runUri}: nothing to submit: every task has a completion marker`);
   }
-  await api.checkQueues(planned.jobs.map((j) => j.request.jobQueue));
+  if (options.imageTag !== undefined) checkImageTag(options.imageTag);
+  checkBucketAccess({ graph: plan.graph, runUri: plan.runUri, run: 'run' }, descriptor);
 
-  if (options.imageTag !== undefined) {
-    target = await imageTarget(api, descriptor, target, planned, options.imageTag);
-    planned = planSubmission({ ...planInput, target });
-  }
-  for (const file of planned.indexFiles) await storage.writeAtomic(file.uri, file.body);
-
-  const record: BatchRecord = options.record ?? {
+  const base: BatchRecord = options.record ?? {
     version: batchRecordVersion,
     runId: plan.runId,
     runUri: plan.runUri,
@@ -345,40 +354,75 @@ export async function submitToBatch(options: SubmitOptions): Promise<SubmitResul
   const submittedAt = now().toISOString();
   const jobs: SubmittedJob[] = [];
   const jobIds = new Map<string, string>();
-  const submission = (extra: Partial<BatchSubmission> = {}): BatchSubmission => ({
+  let revisions: ReadonlyMap<string, string> = new Map();
+  const submission = (
+    state: NonNullable<BatchSubmission['state']>,
+    extra: Partial<BatchSubmission> = {},
+  ): BatchSubmission => ({
     number,
     kind: number === 0 ? 'run' : 'resume',
     submittedAt,
     ...(options.imageTag !== undefined ? { imageTag: options.imageTag } : {}),
     tags: { ...costTags },
-    jobs,
+    jobs: [...jobs],
+    state,
+    ...(revisions.size ? { jobDefinitions: Object.fromEntries(revisions) } : {}),
     ...extra,
   });
+  const save = async (s: BatchSubmission): Promise<BatchRecord> => {
+    const record: BatchRecord = { ...base, submissions: [...base.submissions, s] };
+    await writeBatchRecord(storage, record);
+    return record;
+  };
+  const failed = (error: unknown, extra: Partial<BatchSubmission> = {}) =>
+    save(
+      submission('failed', { error: error instanceof Error ? error.message : String(error), ...extra }),
+    ).catch(() => undefined);
 
-  for (const job of planned.jobs) {
+  await save(submission('submitting'));
+  try {
+    await api.checkQueues(planned.jobs.map((j) => j.request.jobQueue));
+    if (options.imageTag !== undefined) {
+      revisions = await imageRevisions(api, descriptor, planned, options.imageTag, base);
+      target = {
+        ...target,
+        jobDefinitions: Object.fromEntries(
+          Object.entries(target.jobDefinitions).map(([job, d]) => [
+            job,
+            { ...d, ref: revisions.get(d.ref) ?? d.ref },
+          ]),
+        ),
+      };
+      planned = planSubmission({ ...planInput, target });
+    }
+    for (const file of planned.indexFiles) await storage.writeAtomic(file.uri, file.body);
+  } catch (error) {
+    await failed(error);
+    throw withRetryHint(error, plan.runUri);
+  }
+
+  let record = base;
+  for (const [n, job] of planned.jobs.entries()) {
     const request = submitJobInput(job, jobIds);
     let jobId: string;
     try {
       jobId = await api.submitJob(request);
     } catch (error) {
+      const cause =
+        error instanceof PlatformError
+          ? error
+          : new BatchError(
+              `SubmitJob for stage '${job.stage}' failed: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            );
       const cancelled = await terminateAll(api, jobs, `geobatch: submission of stage '${job.stage}' failed`);
-      const failed: BatchRecord = {
-        ...record,
-        submissions: [
-          ...record.submissions,
-          submission(jobs.length ? { cancelledAt: now().toISOString() } : {}),
-        ],
-      };
-      if (jobs.length) await writeBatchRecord(storage, failed).catch(() => undefined);
-      const detail = error instanceof Error ? error.message : String(error);
+      await failed(cause, jobs.length ? { cancelledAt: now().toISOString() } : {});
       const undo = jobs.length
         ? cancelled
           ? `; the ${jobs.length} job(s) already submitted were terminated`
           : `; terminating the ${jobs.length} job(s) already submitted failed: run 'geobatch cancel ${plan.runUri}'`
-        : '';
-      if (error instanceof PlatformError)
-        throw new PlatformError(`${error.message}${undo}`, { cause: error });
-      throw new BatchError(`SubmitJob for stage '${job.stage}' failed: ${detail}${undo}`, { cause: error });
+        : '; nothing was submitted';
+      throw withRetryHint(cause, plan.runUri, undo);
     }
     jobIds.set(job.stage, jobId);
     jobs.push({
@@ -390,43 +434,66 @@ export async function submitToBatch(options: SubmitOptions): Promise<SubmitResul
       ...(request.arrayProperties ? { arraySize: request.arrayProperties.size } : {}),
       tasks: formatTaskRanges(job.tasks),
     });
+    // recorded at once: a job batch.json does not name would be out of reach of cancel and resume
+    record = await save(submission(n === planned.jobs.length - 1 ? 'submitted' : 'submitting'));
   }
-  const done = submission();
-  const updated: BatchRecord = { ...record, submissions: [...record.submissions, done] };
-  await writeBatchRecord(storage, updated);
-  return { record: updated, submission: done };
+  return { record, submission: record.submissions[record.submissions.length - 1]! };
 }
 
-async function imageTarget(
-  api: BatchApi,
-  descriptor: PlatformDescriptor,
-  target: BatchTarget,
-  planned: PlannedSubmission,
-  imageTag: string,
-): Promise<BatchTarget> {
+function checkImageTag(imageTag: string): void {
   if (!imageTagPattern.test(imageTag)) {
     throw new BatchError(
       `--image-tag ${imageTag}: expected a Docker tag (letters, digits, _ . -, at most 128, not starting with . or -)`,
     );
   }
-  const used = new Map<string, { arn: string; image: string }>();
+}
+
+/**
+ * For each job definition the planned jobs use, the revision that runs `imageTag`: the one an
+ * earlier submission of the run registered for the same tag while it is still ACTIVE with that
+ * image, else a new one. Returns deployed ARN -> revision ARN.
+ */
+async function imageRevisions(
+  api: BatchApi,
+  descriptor: PlatformDescriptor,
+  planned: PlannedSubmission,
+  imageTag: string,
+  record: BatchRecord,
+): Promise<Map<string, string>> {
+  const used = new Map<string, string>();
   for (const job of planned.jobs) {
     const definition = descriptor.jobDefinitions[job.job]!;
-    used.set(definition.arn, {
-      arn: definition.arn,
-      image: `${descriptor.repositories[definition.queue].uri}:${imageTag}`,
-    });
+    used.set(definition.arn, `${descriptor.repositories[definition.queue].uri}:${imageTag}`);
   }
-  const revisions = await api.registerImageRevisions([...used.values()]);
-  return {
-    ...target,
-    jobDefinitions: Object.fromEntries(
-      Object.entries(target.jobDefinitions).map(([job, d]) => [
-        job,
-        { ...d, ref: revisions.get(d.ref) ?? d.ref },
-      ]),
-    ),
-  };
+  const earlier = new Map<string, string>();
+  for (const s of record.submissions) {
+    if (s.imageTag !== imageTag) continue;
+    for (const [deployed, revision] of Object.entries(s.jobDefinitions ?? {}))
+      earlier.set(deployed, revision);
+  }
+  const out = new Map<string, string>();
+  const candidates = [...used.keys()].filter((arn) => earlier.has(arn)).map((arn) => earlier.get(arn)!);
+  if (candidates.length) {
+    const described = await api.describeJobDefinitions(candidates);
+    for (const [deployed, image] of used) {
+      const revision = earlier.get(deployed);
+      const d = revision ? described.find((x) => x.jobDefinitionArn === revision) : undefined;
+      if (d && d.status === 'ACTIVE' && d.containerProperties?.image === image) out.set(deployed, revision!);
+    }
+  }
+  const missing = [...used.keys()].filter((arn) => !out.has(arn));
+  if (missing.length === 0) return out;
+  const described = await api.describeJobDefinitions(missing);
+  for (const arn of missing) {
+    const definition = described.find((d) => d.jobDefinitionArn === arn);
+    if (!definition) {
+      throw new PlatformError(
+        `job definition ${arn} of environment '${descriptor.env}' does not exist: ${deployHint(descriptor.env)}`,
+      );
+    }
+    out.set(arn, await api.registerImageRevision(definition, used.get(arn)!));
+  }
+  return out;
 }
 
 async function terminateAll(api: BatchApi, jobs: readonly SubmittedJob[], reason: string): Promise<boolean> {

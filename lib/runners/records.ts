@@ -79,6 +79,14 @@ export interface TaskMarker {
   readonly host: string;
   /** Batch attempt number when known (retries), else 1. */
   readonly attempt: number;
+  /** Where the task ran when it ran on AWS Batch: what `geobatch logs` reads. */
+  readonly batch?: BatchTaskIdentity;
+}
+
+/** The Batch job (an array child is `<array job id>:<k>`) and log stream of a task's attempt. */
+export interface BatchTaskIdentity {
+  readonly jobId: string;
+  readonly logStreamName?: string;
 }
 
 /** `<run>/failures/<stage>/<index>.json`: the last failed attempt of a task. */

@@ -1,4 +1,5 @@
 /** What a run's markers and failure records say about its tasks (shared by runners and status). */
+import { StorageError } from '../storage/errors.js';
 import type { Storage } from '../storage/types.js';
 import { parseTaskRecordUri, runLayout } from './layout.js';
 import type { RunPlan, TaskFailure, TaskMarker } from './records.js';
@@ -22,6 +23,11 @@ async function collect(storage: Storage, prefix: string): Promise<Map<string, Se
   return out;
 }
 
+/** Stage -> indexes of tasks with a completion marker (one listing, whatever the number of tasks). */
+export function readDoneTasks(storage: Storage, plan: RunPlan): Promise<Map<string, Set<number>>> {
+  return collect(storage, runLayout(plan.runUri).markersPrefix());
+}
+
 /** Lists the run's markers and failure records (two listings, whatever the number of tasks). */
 export async function readTaskStates(storage: Storage, plan: RunPlan): Promise<TaskStates> {
   const layout = runLayout(plan.runUri);
@@ -34,6 +40,22 @@ export async function readTaskStates(storage: Storage, plan: RunPlan): Promise<T
     if (ok) for (const i of ok) set.delete(i);
   }
   return { done, failed };
+}
+
+/** The completion marker of one task, or undefined when it has none. */
+export async function readTaskMarker(
+  storage: Storage,
+  plan: RunPlan,
+  stage: string,
+  index: number,
+): Promise<TaskMarker | undefined> {
+  const uri = runLayout(plan.runUri).marker(stage, index);
+  try {
+    return JSON.parse((await storage.read(uri)).toString('utf8')) as TaskMarker;
+  } catch (error) {
+    if (error instanceof StorageError && error.code === 'NotFound') return undefined;
+    throw error;
+  }
 }
 
 /** Reads the markers of one stage (for durations). */

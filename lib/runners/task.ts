@@ -14,7 +14,7 @@ import type { GraphStage, Item, ItemPart, JobGraph } from '../pipeline/types.js'
 import type { Storage } from '../storage/types.js';
 import { runLayout } from './layout.js';
 import { firstLine, parseRunPlan } from './records.js';
-import type { RunPlan, TaskFailure, TaskMarker } from './records.js';
+import type { BatchTaskIdentity, RunPlan, TaskFailure, TaskMarker } from './records.js';
 
 /** A task failed: the job threw, or the task could not start. Carries the task's identity. */
 export class TaskError extends Error {
@@ -37,6 +37,8 @@ export interface ExecuteTaskOptions {
   readonly signal?: AbortSignal;
   /** Batch attempt number (from AWS_BATCH_JOB_ATTEMPT), 1 locally. */
   readonly attempt?: number;
+  /** On Batch: the job and log stream of this attempt, recorded in the marker (asked for once the job is done). */
+  readonly batchIdentity?: () => Promise<BatchTaskIdentity | undefined>;
   /** Receives each log line as it is written (Batch: stdout, so CloudWatch has it). */
   readonly onLog?: (line: string) => void;
   readonly onProgress?: (done: number, total: number) => void;
@@ -189,6 +191,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
     signal.throwIfAborted();
     const finishedAt = new Date();
     const outcome = (result ?? {}) as { outputs?: readonly string[]; summary?: Record<string, unknown> };
+    const batch = await options.batchIdentity?.();
     const marker: TaskMarker = {
       stage: stage.name,
       index,
@@ -201,6 +204,7 @@ export async function executeTask(options: ExecuteTaskOptions): Promise<TaskOutc
       ...(outcome.summary ? { summary: outcome.summary } : {}),
       host: hostname(),
       attempt,
+      ...(batch ? { batch } : {}),
     };
     log.info(`done in ${marker.durationMs} ms`);
     await storage.writeAtomic(layout.log(stage.name, index), lines.join('\n') + '\n');

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { runLayout } from '../../lib/runners/layout.js';
 import { geobatchJob, isolatedEnv } from '../helpers/cli.js';
@@ -86,5 +88,79 @@ describe('geobatch-job on Batch', () => {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);
     }
+  });
+
+  test("on Batch the marker names the attempt's job and log stream (from the ECS task metadata endpoint)", async () => {
+    // GIVEN the container's metadata endpoint, as ECS serves it to the container
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          Name: 'default',
+          LogDriver: 'awslogs',
+          LogOptions: {
+            'awslogs-group': '/geobatch/dev/jobs',
+            'awslogs-region': 'eu-west-1',
+            'awslogs-stream': 'geobatch-dev-smoke/default/0123abcd',
+          },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v4/abc-123`;
+    try {
+      // WHEN array child 1 of job 'job-1' runs task 1 in its second attempt
+      const r = await geobatchJob([planUri, 's'], {
+        env: isolatedEnv({
+          AWS_BATCH_JOB_ARRAY_INDEX: '1',
+          AWS_BATCH_JOB_ID: 'job-1:1',
+          AWS_BATCH_JOB_ATTEMPT: '2',
+          ECS_CONTAINER_METADATA_URI_V4: endpoint,
+        }),
+      });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // THEN
+    assert.deepEqual(requests, ['/v4/abc-123']);
+    const marker = JSON.parse(await readFile(runLayout(runUri).marker('s', 1), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(marker.attempt, 2);
+    assert.deepEqual(marker.batch, {
+      jobId: 'job-1:1',
+      logStreamName: 'geobatch-dev-smoke/default/0123abcd',
+    });
+  });
+
+  test('without a metadata endpoint the marker still names the job; off Batch it names none', async () => {
+    const r = await geobatchJob([planUri, 's', '--index', '4'], {
+      env: isolatedEnv({ AWS_BATCH_JOB_ID: 'job-2' }),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const marker = JSON.parse(await readFile(runLayout(runUri).marker('s', 4), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(marker.batch, { jobId: 'job-2' });
+    // an array child's id without its index gets it from AWS_BATCH_JOB_ARRAY_INDEX
+    const child = await geobatchJob([planUri, 's'], {
+      env: isolatedEnv({ AWS_BATCH_JOB_ID: 'job-3', AWS_BATCH_JOB_ARRAY_INDEX: '2' }),
+    });
+    assert.equal(child.code, 0, child.stderr);
+    const childMarker = JSON.parse(await readFile(runLayout(runUri).marker('s', 2), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(childMarker.batch, { jobId: 'job-3:2' });
+    const local = JSON.parse(await readFile(runLayout(runUri).marker('s', 5), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(local.batch, undefined);
   });
 });

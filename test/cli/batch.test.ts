@@ -23,6 +23,7 @@ let storage: Storage;
 let dir: string;
 let raw: string;
 let runs: string;
+let other: string;
 
 const account = '123456789012';
 const region = 'eu-west-1';
@@ -79,6 +80,9 @@ stages:
     retries: 2
 `;
 
+/** The fake refuses the next SubmitJob when set. */
+let refuseNextSubmit = false;
+
 /** Job id -> state the fake's DescribeJobs reports. */
 const states = new Map<string, string>();
 
@@ -86,7 +90,7 @@ before(async () => {
   [s3, fake] = await Promise.all([startS3rver(), startFakeAws()]);
   storage = createStorage({ s3: s3.clientConfig });
   dir = await mkdtemp(join(tmpdir(), 'geobatch-cli-batch-'));
-  [raw, runs] = await Promise.all([s3.createBucket(), s3.createBucket()]);
+  [raw, runs, other] = await Promise.all([s3.createBucket(), s3.createBucket(), s3.createBucket()]);
   const client = new S3Client(s3.clientConfig);
   for (const name of ['a', 'b', 'c']) {
     await client.send(
@@ -96,6 +100,14 @@ before(async () => {
   client.destroy();
   await writeFile(join(dir, 'p.yaml'), pipeline(`s3://${raw}/scenes/*.tif`));
   await writeFile(join(dir, 'local.yaml'), pipeline('a.tif'));
+  await writeFile(
+    join(dir, 'elsewhere.yaml'),
+    pipeline(`s3://${raw}/scenes/*.tif`).replace('name: demo', `name: elsewhere\noutput: s3://${other}/out`),
+  );
+  await writeFile(
+    join(dir, 'refused.yaml'),
+    pipeline(`s3://${raw}/scenes/*.tif`).replace('name: demo', 'name: refused'),
+  );
   await writeFile(join(dir, 'a.tif'), '');
 
   fake.on('GetParameter', (input) => {
@@ -116,6 +128,10 @@ before(async () => {
     })),
   }));
   fake.on('SubmitJob', (input) => {
+    if (refuseNextSubmit) {
+      refuseNextSubmit = false;
+      throw new FakeAwsError('ClientException', 'Job queue is not accepting jobs');
+    }
     const jobId = `id-${String(input.jobName)}`;
     states.set(jobId, 'RUNNING');
     return { jobId, jobName: input.jobName, jobArn: `arn:aws:batch:${region}:${account}:job/${jobId}` };
@@ -281,6 +297,9 @@ describe('geobatch with --runner batch (CLI)', () => {
   });
 
   test('status --watch prints JSON lines until the run finishes', async () => {
+    // the tasks write their markers; Batch reports their jobs finished on the second poll
+    const markers = ['first', 'second'].flatMap((s) => [0, 1, 2].map((i) => runLayout(runUri).marker(s, i)));
+    for (const uri of markers) await storage.writeAtomic(uri, '{}');
     let polls = 0;
     fake.on('ListJobs', () => {
       // the second poll sees everything finished
@@ -297,6 +316,7 @@ describe('geobatch with --runner batch (CLI)', () => {
     assert.equal(lines[0]?.state, 'running');
     assert.equal(lines[lines.length - 1]?.state, 'succeeded');
     for (const id of states.keys()) states.set(id, 'RUNNING');
+    for (const uri of markers) await storage.delete(uri);
   });
 
   test("logs prints a task's CloudWatch stream; a task not started yet is a clear message", async () => {
@@ -365,6 +385,91 @@ describe('geobatch with --runner batch (CLI)', () => {
       'geobatch:pipeline': 'demo',
       team: 'maps',
     });
+  });
+
+  test('logs of a task done by an earlier submission reads the job that wrote its marker', async () => {
+    const runId = runUri.split('/').pop()!;
+    const writer = `id-demo-second-${runId}:1`;
+    await storage.writeAtomic(
+      runLayout(runUri).marker('second', 1),
+      JSON.stringify({
+        stage: 'second',
+        index: 1,
+        attempt: 1,
+        batch: { jobId: writer, logStreamName: 'smoke/default/1' },
+      }),
+    );
+    const before = fake.calls('DescribeJobs').length;
+    const result = await geobatch(['logs', runUri, 'second', '--index', '1'], { env: awsEnv() });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(fake.calls('DescribeJobs').slice(before), [{ jobs: [writer] }]);
+    assert.equal(result.stdout, 'task log line 1 of smoke/default/1\ntask log line 2\n');
+    assert.match(result.stderr, new RegExp(`second\\[1\\] was done by job ${writer} \\(attempt 1\\)`));
+  });
+});
+
+describe('a run outside the buckets of the environment (CLI)', () => {
+  test('is refused before its plan is written or anything is submitted, naming the output and what is allowed', async () => {
+    const submits = fake.calls('SubmitJob').length;
+    const result = await geobatch(['run', join(dir, 'elsewhere.yaml'), '--runner', 'batch', '--env', 'dev'], {
+      env: awsEnv(),
+    });
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr.trim(),
+      `geobatch: output: s3://${other}/out/elsewhere is in bucket '${other}', which the jobs of environment 'dev' cannot write (they read no other bucket and read and write ${raw}, ${runs}), and every task writes its outputs under the run; put the run in one of the buckets they write, or add '${other}' to buckets.extraReadWrite of environment 'dev' and redeploy`,
+    );
+    assert.equal(fake.calls('SubmitJob').length, submits);
+    const written: string[] = [];
+    for await (const info of storage.list(`s3://${other}/`)) written.push(info.uri);
+    assert.deepEqual(written, [], 'no plan.json, no latest.json');
+  });
+});
+
+describe('a run whose first SubmitJob is refused (CLI)', () => {
+  test('stays a Batch run: the error names it, resume submits it to Batch, status asks Batch', async () => {
+    refuseNextSubmit = true;
+    const result = await geobatch(['run', join(dir, 'refused.yaml'), '--runner', 'batch', '--env', 'dev'], {
+      env: awsEnv(),
+    });
+    assert.equal(result.code, 1);
+    const m = /run (s3:\/\/\S+\/runs\/refused\/\S+) stays a Batch run/.exec(result.stderr);
+    assert.ok(m, result.stderr);
+    const runUri = m[1]!;
+    assert.match(
+      result.stderr.trim(),
+      new RegExp(
+        `^geobatch: SubmitJob for stage 'first' failed: Job queue is not accepting jobs; nothing was submitted; run ${runUri} stays a Batch run \\(see its batch.json\\): once the cause is fixed, retry with 'geobatch resume ${runUri}'$`,
+      ),
+    );
+    const record = await readBatchRecord(storage, runUri);
+    assert.deepEqual(
+      record?.submissions.map((s) => [s.state, s.jobs.length]),
+      [['failed', 0]],
+    );
+
+    const status = await geobatch(['status', runUri], { env: awsEnv() });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /on AWS Batch \(dev, eu-west-1\): failed/);
+    assert.match(
+      status.stdout,
+      /the submission failed: SubmitJob for stage 'first' failed: Job queue is not accepting jobs/,
+    );
+    assert.match(status.stdout, new RegExp(`rerun what did not finish: geobatch resume ${runUri}`));
+
+    const before = fake.calls('SubmitJob').length;
+    const resumed = await geobatch(['resume', runUri], { env: awsEnv() });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /^resubmitted \(resume 1\) run \S+ of pipeline refused to AWS Batch/);
+    const runId = runUri.split('/').pop();
+    assert.deepEqual(
+      fake
+        .calls('SubmitJob')
+        .slice(before)
+        .map((c) => c.jobName),
+      [`refused-first-${runId}-r1`, `refused-second-${runId}-r1`],
+    );
+    assert.equal(await storage.exists(runLayout(runUri).marker('first', 0)), false, 'nothing ran here');
   });
 });
 

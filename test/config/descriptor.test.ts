@@ -82,6 +82,17 @@ describe('platform descriptor', () => {
     assert.deepEqual(parsePlatformDescriptor(JSON.stringify(d), 'dev'), d);
   });
 
+  it("names the environment's extra buckets, and leaves the fields out when there are none", () => {
+    assert.deepEqual(Object.keys(descriptor().buckets).sort(), ['processed', 'raw', 'runs']);
+    const config = resolveEnvironment('dev', {
+      buckets: { extraRead: ['shared-archive'], extraReadWrite: ['team-outputs'] },
+    });
+    const d = buildPlatformDescriptor(config, resources);
+    assert.deepEqual(d.buckets.extraRead, ['shared-archive']);
+    assert.deepEqual(d.buckets.extraReadWrite, ['team-outputs']);
+    assert.deepEqual(parsePlatformDescriptor(JSON.stringify(d), 'dev'), d);
+  });
+
   const broken: [string, (d: Record<string, unknown>) => unknown, string][] = [
     [
       'a missing queue',
@@ -108,6 +119,11 @@ describe('platform descriptor', () => {
         queues: { ...(d.queues as object), cpu: { name: 'q', arn: 'arn:aws:sqs:eu-west-1:123456789012:q' } },
       }),
       'In platform descriptor /geobatch/dev/platform: queues.cpu.arn = "arn:aws:sqs:eu-west-1:123456789012:q" must be an ARN of the batch service',
+    ],
+    [
+      'extra buckets that are not a list of names',
+      (d) => ({ ...d, buckets: { ...(d.buckets as object), extraRead: 'shared-archive' } }),
+      'In platform descriptor /geobatch/dev/platform: buckets.extraRead = "shared-archive" must be an array, not a string',
     ],
     [
       'a newer version',

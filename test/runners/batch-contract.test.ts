@@ -87,7 +87,7 @@ describe('runner <-> CDK app contract (environment dev)', () => {
       .callsFake((input: { jobName: string }) => ({ jobId: `id-${input.jobName}`, jobName: input.jobName }));
     const graph = {
       pipeline: 'contract',
-      items: { scenes: s3Items(4) },
+      items: { scenes: s3Items(4, descriptor.buckets.raw.name) },
       stages: [
         graphStage('inspect', { job: 'inspect', itemsFrom: 'scenes', taskCount: 4, itemCount: 4 }),
         graphStage('fit', {

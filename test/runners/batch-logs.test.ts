@@ -287,4 +287,75 @@ describe('Batch task logs', () => {
       /chip\[7\] has no attempt 3 with a log \(it has had 2\)/,
     );
   });
+
+  describe('a task that is done', () => {
+    // chip[7] was done by attempt 2 of array child 7 of the first submission; the resume's child
+    // (chip1:1) found its marker and did nothing
+    const marker = {
+      stage: 'chip',
+      index: 7,
+      items: ['scene00007'],
+      startedAt: 't',
+      finishedAt: 't',
+      durationMs: 1,
+      outputs: [],
+      host: 'ip-10-0-0-1',
+      attempt: 2,
+      batch: { jobId: 'chip0:7', logStreamName: 'chip/default/a2' },
+    };
+    const killed = detail('chip0:7', 'FAILED', {
+      container: { logStreamName: 'chip/default/a2', exitCode: 137 },
+      attempts: [
+        { container: { logStreamName: 'chip/default/a1', exitCode: 1 } },
+        { container: { logStreamName: 'chip/default/a2', exitCode: 137 } },
+      ],
+    });
+
+    test("is shown from the job and attempt that wrote its marker, not the later no-op's", async () => {
+      batch.on(DescribeJobsCommand).resolves({ jobs: [killed] });
+      logs
+        .on(GetLogEventsCommand)
+        .resolvesOnce({ events: events('task chip[7]', 'done in 1 ms'), nextForwardToken: 'f/1' })
+        .resolvesOnce({ events: [], nextForwardToken: 'f/1' });
+      const { opts, lines, notices } = options({ marker });
+      await streamTaskLogs(opts);
+      assert.deepEqual(
+        batch.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input),
+        [{ jobs: ['chip0:7'] }],
+      );
+      assert.deepEqual(logs.commandCalls(GetLogEventsCommand)[0]?.args[0].input, {
+        logGroupName: '/geobatch/test/jobs',
+        logStreamName: 'chip/default/a2',
+        startFromHead: true,
+      });
+      assert.deepEqual(lines, ['task chip[7]', 'done in 1 ms']);
+      assert.match(
+        notices[0] ?? '',
+        /chip\[7\] was done by job chip0:7 \(attempt 2\); showing its log, not that of the later job chip1:1/,
+      );
+    });
+
+    test('--attempt counts the attempts of that job', async () => {
+      batch.on(DescribeJobsCommand).resolves({ jobs: [killed] });
+      logs.on(GetLogEventsCommand).resolves({ events: [], nextForwardToken: 'x' });
+      await streamTaskLogs(options({ marker, attempt: 1 }).opts);
+      assert.deepEqual(
+        batch.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input),
+        [{ jobs: ['chip0:7'] }],
+      );
+      assert.equal(logs.commandCalls(GetLogEventsCommand)[0]?.args[0].input.logStreamName, 'chip/default/a1');
+    });
+
+    test('is still shown from the stream the marker names once Batch has forgotten the job', async () => {
+      batch.on(DescribeJobsCommand).resolves({ jobs: [] });
+      logs
+        .on(GetLogEventsCommand)
+        .resolvesOnce({ events: events('kept'), nextForwardToken: 'x' })
+        .resolvesOnce({ events: [], nextForwardToken: 'x' });
+      const { opts, lines } = options({ marker });
+      await streamTaskLogs(opts);
+      assert.deepEqual(lines, ['kept']);
+      assert.equal(logs.commandCalls(GetLogEventsCommand)[0]?.args[0].input.logStreamName, 'chip/default/a2');
+    });
+  });
 });

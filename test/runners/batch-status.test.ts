@@ -10,7 +10,9 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { BatchClient, DescribeJobsCommand, ListJobsCommand, type JobDetail } from '@aws-sdk/client-batch';
 import { mockClient } from 'aws-sdk-client-mock';
 import { BatchApi } from '../../lib/runners/batch.js';
-import { readBatchStatus } from '../../lib/runners/batch-status.js';
+import { readBatchStatus, taskColumns } from '../../lib/runners/batch-status.js';
+import { resumeTasks } from '../../lib/runners/batch-plan.js';
+import { readDoneTasks } from '../../lib/runners/state.js';
 import type { BatchRecord, SubmittedJob } from '../../lib/runners/batch-record.js';
 import { runLayout } from '../../lib/runners/layout.js';
 import { createStorage } from '../../lib/storage/index.js';
@@ -64,10 +66,20 @@ function detail(jobId: string, status: JobDetail['status'], extra: Partial<JobDe
   return { jobId, jobName: jobId, jobQueue: 'q', jobDefinition: 'd', status, startedAt: 1, ...extra };
 }
 
-const runUri = '/runs/xview/r';
+const storage = createStorage();
+let runs = 0;
+
+/** A new run folder with completion markers of the given tasks. */
+async function runWithMarkers(done: Record<string, number[]> = {}): Promise<string> {
+  const uri = join(dir, `run-${++runs}`);
+  for (const [stage, indexes] of Object.entries(done))
+    for (const i of indexes) await storage.writeAtomic(runLayout(uri).marker(stage, i), '{}');
+  return uri;
+}
 
 describe('Batch status', () => {
   test('counts every state of every stage, with failed children (reason, exit code) and blocked ones', async () => {
+    const runUri = await runWithMarkers({ chip: [0, 1], shards: [0] });
     const plan = planOf(runUri, mixedGraph(6));
     const rec = record(runUri, [
       job('chip', 'chip-id', 6, '0-5'),
@@ -137,6 +149,7 @@ describe('Batch status', () => {
       plan,
       record: rec,
       api: api(),
+      storage,
       now: () => new Date('2025-01-02T04:00:00Z'),
     });
 
@@ -196,13 +209,15 @@ describe('Batch status', () => {
     assert.match(text, /^chip\s+chip\s+6\s+0\s+1\s+0\s+1\s+2\s+2\s+0$/m);
     assert.match(
       text,
-      /chip\[3\] \(scene00003\): exit 137: Essential container in task exited; OutOfMemoryError: Container killed due to memory usage\n {4}geobatch logs \/runs\/xview\/r chip --index 3/,
+      /chip\[3\] \(scene00003\): exit 137: Essential container in task exited; OutOfMemoryError: Container killed due to memory usage\n {4}geobatch logs \S+ chip --index 3/,
     );
     assert.match(text, /2 task\(s\) blocked: a task they wait for failed/);
   });
 
   test("a finished run is succeeded, failed (with the single job's exit code) or cancelled", async () => {
+    const runUri = await runWithMarkers({ chip: [0, 1], shards: [0, 1], merge: [0] });
     const plan = planOf(runUri, mixedGraph(2));
+    await storage.writeAtomic(runLayout(runUri).marker('train', 0), '{}');
     const jobs = [
       job('chip', 'c', 2, '0-1'),
       job('shards', 's', 2, '0-1'),
@@ -219,9 +234,10 @@ describe('Batch status', () => {
       ],
     });
     assert.equal(
-      (await readBatchStatus({ plan, record: record(runUri, jobs), api: api() })).state,
+      (await readBatchStatus({ plan, record: record(runUri, jobs), api: api(), storage })).state,
       'succeeded',
     );
+    await storage.delete(runLayout(runUri).marker('train', 0));
 
     batch.on(DescribeJobsCommand).resolves({
       jobs: [
@@ -241,20 +257,28 @@ describe('Batch status', () => {
         }),
       ],
     });
-    const failed = await readBatchStatus({ plan, record: record(runUri, jobs), api: api() });
+    const failed = await readBatchStatus({ plan, record: record(runUri, jobs), api: api(), storage });
     assert.equal(failed.state, 'failed');
     assert.deepEqual(failed.stages[3]?.failures, [
       { index: 0, items: [], jobId: 't', statusReason: 'Essential container in task exited', exitCode: 1 },
     ]);
-    assert.match(formatBatchStatus(failed), /rerun what did not finish: geobatch resume \/runs\/xview\/r/);
+    assert.match(
+      formatBatchStatus(failed),
+      new RegExp(`rerun what did not finish: geobatch resume ${runUri}`),
+    );
 
     const cancelled = record(runUri, jobs);
     const last = cancelled.submissions[0]!;
     const withCancel = { ...cancelled, submissions: [{ ...last, cancelledAt: '2025-01-02T05:00:00.000Z' }] };
-    assert.equal((await readBatchStatus({ plan, record: withCancel, api: api() })).state, 'cancelled');
+    assert.equal(
+      (await readBatchStatus({ plan, record: withCancel, api: api(), storage })).state,
+      'cancelled',
+    );
   });
 
   test('a resumed run counts tasks finished earlier as succeeded and maps failed children to task indexes', async () => {
+    const notSix = [0, 1, 2, 3, 4, 5, 7, 8, 9];
+    const runUri = await runWithMarkers({ chip: notSix, shards: notSix });
     const plan = planOf(runUri, mixedGraph(10));
     const first = [
       job('chip', 'c0', 10, '0-9'),
@@ -292,7 +316,12 @@ describe('Batch status', () => {
         { jobId: 's1:2', jobName: 's', statusReason: 'Dependent Job failed', arrayProperties: { index: 2 } },
       ],
     });
-    const status = await readBatchStatus({ plan, record: record(runUri, first, second), api: api() });
+    const status = await readBatchStatus({
+      plan,
+      record: record(runUri, first, second),
+      api: api(),
+      storage,
+    });
     assert.deepEqual(batch.commandCalls(DescribeJobsCommand)[0]?.args[0].input, {
       jobs: ['c1', 's1', 'm1', 't1'],
     });
@@ -341,11 +370,13 @@ describe('Batch status', () => {
         },
       ],
     });
+    const runUri = await runWithMarkers({ chips: [0, 1, 2, 3, 5] });
     // WHEN
     const status = await readBatchStatus({
       plan: planOf(runUri, graph),
       record: record(runUri, [job('chips', 'c0', 6, '0-5')]),
       api: api(),
+      storage,
     });
     // THEN
     assert.deepEqual(
@@ -359,7 +390,6 @@ describe('Batch status', () => {
   });
 
   test('jobs Batch no longer describes are counted from the completion markers', async () => {
-    const storage = createStorage();
     const uri = join(dir, 'expired');
     const plan = planOf(uri, mixedGraph(4));
     for (const i of [0, 1, 3]) await storage.writeAtomic(runLayout(uri).marker('chip', i), '{}');
@@ -374,7 +404,9 @@ describe('Batch status', () => {
       { succeeded: status.stages[0]?.counts.succeeded, unknown: status.stages[0]?.counts.unknown },
       { succeeded: 3, unknown: 1 },
     );
-    assert.equal(status.state, 'failed');
+    // nothing is known to have failed, but one task has no marker: resume runs it
+    assert.equal(status.state, 'incomplete');
+    assert.equal(status.complete, false);
   });
 
   test('DescribeJobs is sent in batches of at most 100 job ids', async () => {
@@ -388,5 +420,216 @@ describe('Batch status', () => {
       [100, 100, 50],
     );
     assert.equal(views.length, 250);
+  });
+
+  test('a task whose container was killed after writing its marker is done; its blocked dependents make the run incomplete', async () => {
+    // GIVEN chip and shards finished; merge wrote its marker, then its container was killed;
+    // Batch cancelled train as a dependent of a failed job
+    const runUri = await runWithMarkers({ chip: [0, 1], shards: [0, 1], merge: [0] });
+    const plan = planOf(runUri, mixedGraph(2));
+    const done = { arrayProperties: { size: 2, statusSummary: { SUCCEEDED: 2 } } };
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('c', 'SUCCEEDED', done),
+        detail('s', 'SUCCEEDED', done),
+        detail('m', 'FAILED', {
+          statusReason: 'Essential container in task exited',
+          container: { exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' },
+        }),
+        detail('t', 'FAILED', { statusReason: 'Dependent Job failed' }),
+      ],
+    });
+    const jobs = [
+      job('chip', 'c', 2, '0-1'),
+      job('shards', 's', 2, '0-1'),
+      job('merge', 'm', undefined, '0'),
+      job('train', 't', undefined, '0'),
+    ];
+    // WHEN
+    const status = await readBatchStatus({ plan, record: record(runUri, jobs), api: api(), storage });
+    // THEN
+    const merge = status.stages[2]!;
+    assert.equal(merge.counts.succeeded, 1);
+    assert.equal(merge.counts.failed, 0);
+    assert.deepEqual(merge.failures, []);
+    assert.equal(status.stages[3]?.counts.blocked, 1);
+    assert.equal(status.state, 'incomplete');
+    assert.equal(status.complete, false);
+    const text = formatBatchStatus(status);
+    assert.match(text, /: incomplete$/m);
+    assert.match(text, /incomplete: 1 task\(s\) have no completion marker/);
+    assert.match(text, new RegExp(`rerun what did not finish: geobatch resume ${runUri}`));
+    assert.doesNotMatch(text, /failures:/);
+    // and resume agrees: only train is left
+    assert.deepEqual([...resumeTasks(plan.graph, await readDoneTasks(storage, plan))], [['train', [0]]]);
+
+    // once train has its marker too, the run has succeeded, although two jobs FAILED in Batch
+    await storage.writeAtomic(runLayout(runUri).marker('train', 0), '{}');
+    const after = await readBatchStatus({ plan, record: record(runUri, jobs), api: api(), storage });
+    assert.equal(after.state, 'succeeded');
+    assert.equal(after.complete, true);
+  });
+
+  test('a failed array child with a marker is done and not listed as a failure', async () => {
+    const runUri = await runWithMarkers({ chip: [0, 1, 2] });
+    const plan = planOf(runUri, { ...mixedGraph(3), stages: mixedGraph(3).stages.slice(0, 1) });
+    batch.on(DescribeJobsCommand).resolves({
+      jobs: [
+        detail('c', 'FAILED', { arrayProperties: { size: 3, statusSummary: { SUCCEEDED: 2, FAILED: 1 } } }),
+      ],
+    });
+    batch.on(ListJobsCommand).resolves({
+      jobSummaryList: [
+        {
+          jobId: 'c:1',
+          jobName: 'c',
+          statusReason: 'Essential container in task exited',
+          container: { exitCode: 143 },
+          arrayProperties: { index: 1 },
+        },
+      ],
+    });
+    const status = await readBatchStatus({
+      plan,
+      record: record(runUri, [job('chip', 'c', 3, '0-2')]),
+      api: api(),
+      storage,
+    });
+    assert.deepEqual(status.stages[0]?.counts, {
+      pending: 0,
+      runnable: 0,
+      starting: 0,
+      running: 0,
+      succeeded: 3,
+      failed: 0,
+      blocked: 0,
+      unknown: 0,
+    });
+    assert.deepEqual(status.stages[0]?.failures, []);
+    assert.equal(status.state, 'succeeded');
+  });
+
+  test('status and resume never contradict each other (generated states)', async () => {
+    // a small seeded generator: the same states on every run
+    let seed = 13;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
+    const states = [
+      'SUBMITTED',
+      'PENDING',
+      'RUNNABLE',
+      'STARTING',
+      'RUNNING',
+      'SUCCEEDED',
+      'FAILED',
+    ] as const;
+    for (let round = 0; round < 40; round++) {
+      const images = 2 + Math.floor(random() * 4);
+      const graph = mixedGraph(images);
+      // markers independent of what Batch says: a container may die after writing one, and a
+      // finished job may still be RUNNING for a moment
+      const markers: Record<string, number[]> = {};
+      for (const stage of graph.stages) {
+        markers[stage.name] = Array.from({ length: stage.taskCount }, (_, i) => i).filter(
+          () => random() < (round % 4 === 0 ? 1 : 0.6),
+        );
+      }
+      const runUri = await runWithMarkers(markers);
+      const plan = planOf(runUri, graph);
+      const jobs = graph.stages.map((stage) =>
+        job(
+          stage.name,
+          `${stage.name}-id`,
+          stage.taskCount >= 2 ? stage.taskCount : undefined,
+          `0-${stage.taskCount - 1}`,
+        ),
+      );
+      const details: JobDetail[] = [];
+      const children = new Map<string, { index: number; reason: string }[]>();
+      for (const [n, stage] of graph.stages.entries()) {
+        const j = jobs[n]!;
+        const final = round % 3 !== 0;
+        const state = final ? pick(['SUCCEEDED', 'FAILED'] as const) : pick(states);
+        if (j.arraySize === undefined) {
+          const reason =
+            state === 'FAILED'
+              ? pick(['Essential container in task exited', 'Dependent Job failed'])
+              : undefined;
+          details.push(detail(j.jobId, state, reason ? { statusReason: reason } : {}));
+          continue;
+        }
+        const summary: Record<string, number> = {};
+        const failed: { index: number; reason: string }[] = [];
+        for (let i = 0; i < stage.taskCount; i++) {
+          const child = final ? pick(['SUCCEEDED', 'FAILED'] as const) : pick(states);
+          summary[child] = (summary[child] ?? 0) + 1;
+          if (child === 'FAILED')
+            failed.push({
+              index: i,
+              reason: pick(['Essential container in task exited', 'Dependent Job failed']),
+            });
+        }
+        children.set(j.jobId, failed);
+        details.push(
+          detail(j.jobId, state, { arrayProperties: { size: stage.taskCount, statusSummary: summary } }),
+        );
+      }
+      batch.reset();
+      batch.on(DescribeJobsCommand).resolves({ jobs: details });
+      batch.on(ListJobsCommand).callsFake((input: { arrayJobId: string }) => ({
+        jobSummaryList: (children.get(input.arrayJobId) ?? []).map((f) => ({
+          jobId: `${input.arrayJobId}:${f.index}`,
+          jobName: 'x',
+          statusReason: f.reason,
+          arrayProperties: { index: f.index },
+        })),
+      }));
+
+      const status = await readBatchStatus({ plan, record: record(runUri, jobs), api: api(), storage });
+      const left = resumeTasks(graph, await readDoneTasks(storage, plan));
+      const where = `round ${round}: ${JSON.stringify({ markers, details, status })}`;
+      assert.equal(status.complete, left.size === 0, where);
+      if (status.state === 'succeeded') assert.equal(left.size, 0, where);
+      if (status.complete && status.state !== 'running') assert.equal(status.state, 'succeeded', where);
+      for (const stage of status.stages) {
+        const total = taskColumns.reduce((n, c) => n + stage.counts[c], 0);
+        assert.equal(total, stage.tasks, `${where}: ${stage.name} counts add up`);
+        assert.equal(stage.counts.succeeded, stage.done, where);
+        const withoutMarker = stage.tasks - (markers[stage.name]?.length ?? 0);
+        assert.equal(stage.tasks - stage.done, withoutMarker, where);
+        // every task status does not call done is resubmitted, and nothing it calls done fails
+        const resubmitted = new Set(left.get(stage.name) ?? []);
+        for (let i = 0; i < stage.tasks; i++)
+          if (!markers[stage.name]?.includes(i))
+            assert.ok(resubmitted.has(i), `${where}: ${stage.name}[${i}]`);
+        if (stage.done === stage.tasks) assert.ok(!left.has(stage.name), where);
+        for (const f of stage.failures) assert.ok(!markers[stage.name]?.includes(f.index), where);
+      }
+    }
+  });
+
+  test('a submission that was refused or interrupted is shown, and the run is not complete', async () => {
+    const runUri = await runWithMarkers();
+    const plan = planOf(runUri, mixedGraph(2));
+    const base = record(runUri, []);
+    batch.on(DescribeJobsCommand).resolves({ jobs: [] });
+    const refused = {
+      ...base,
+      submissions: [
+        { ...base.submissions[0]!, state: 'failed' as const, error: 'SubmitJob for stage chip failed: x' },
+      ],
+    };
+    const failed = await readBatchStatus({ plan, record: refused, api: api(), storage });
+    assert.equal(failed.state, 'failed');
+    assert.deepEqual(failed.submissionProblem, {
+      number: 0,
+      state: 'failed',
+      error: 'SubmitJob for stage chip failed: x',
+    });
+    assert.match(formatBatchStatus(failed), /^the submission failed: SubmitJob for stage chip failed: x$/m);
+    const interrupted = { ...base, submissions: [{ ...base.submissions[0]!, state: 'submitting' as const }] };
+    const status = await readBatchStatus({ plan, record: interrupted, api: api(), storage });
+    assert.equal(status.state, 'incomplete');
+    assert.match(formatBatchStatus(status), /^the submission has not finished submitting/m);
   });
 });

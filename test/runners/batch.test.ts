@@ -97,6 +97,44 @@ const SPLIT_PIPELINE = [
   '',
 ].join('\n');
 
+/** A deployed job definition as DescribeJobDefinitions describes it. */
+const definition = (job: string, queue: 'cpu' | 'gpu', revision: number) => ({
+  jobDefinitionName: `geobatch-test-${job}`,
+  jobDefinitionArn: jobDefinitionArn(job, revision),
+  revision,
+  status: 'ACTIVE',
+  type: 'container',
+  containerProperties: {
+    image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/${queue}:abc123`,
+    command: ['geobatch-job', '--help'],
+    jobRoleArn: 'arn:aws:iam::123456789012:role/job',
+    executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+    resourceRequirements: [
+      { type: 'VCPU' as const, value: '1' },
+      { type: 'MEMORY' as const, value: '512' },
+    ],
+    environment: [{ name: 'GEOBATCH_ENV', value: 'test' }],
+  },
+  retryStrategy: {
+    attempts: 3,
+    evaluateOnExit: [
+      { action: 'RETRY' as const, onStatusReason: 'Host EC2*' },
+      { action: 'EXIT' as const, onReason: '*' },
+    ],
+  },
+  timeout: { attemptDurationSeconds: 600 },
+  propagateTags: true,
+  // CloudFormation's own tags come back from DescribeJobDefinitions, and are reserved
+  tags: {
+    project: 'geobatch',
+    environment: 'test',
+    'aws:cloudformation:stack-name': 'geobatch-test',
+    'aws:cloudformation:logical-id': `JobDefinition${job}`,
+  },
+  platformCapabilities: ['EC2' as const],
+  containerOrchestrationType: 'ECS' as const,
+});
+
 describe('submission', () => {
   beforeEach(acceptEverything);
 
@@ -106,7 +144,7 @@ describe('submission', () => {
     const { record, submission } = await submitToBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       costTags: { team: 'mapping' },
     });
@@ -242,7 +280,12 @@ describe('submission', () => {
     const { spec, source } = parsePipeline(text, 'big.yaml');
     const graph = compilePipeline(spec, { images: s3Items(25_000) }, source);
     const runUri = newRunUri();
-    await submitToBatch({ storage, plan: planOf(runUri, graph), descriptor: testDescriptor(), api: api() });
+    await submitToBatch({
+      storage,
+      plan: planOf(runUri, graph),
+      descriptor: testDescriptor(bucket),
+      api: api(),
+    });
     const calls = submitted();
     assert.equal(calls.length, 3);
     const [first, second, gather] = calls;
@@ -265,7 +308,7 @@ describe('submission', () => {
     const { submission } = await submitToBatch({
       storage,
       plan: planOf(runUri, graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     // THEN one SubmitJob per stage; the split stage's array has items x parts children and a
@@ -339,7 +382,7 @@ describe('submission', () => {
     await submitToBatch({
       storage,
       plan: planOf(newRunUri(), graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     const [chip, shards] = submitted();
@@ -349,36 +392,6 @@ describe('submission', () => {
   });
 
   test('--image-tag registers a revision of each job definition used, with that image, and submits with it', async () => {
-    const definition = (job: string, queue: 'cpu' | 'gpu', revision: number) => ({
-      jobDefinitionName: `geobatch-test-${job}`,
-      jobDefinitionArn: jobDefinitionArn(job, revision),
-      revision,
-      status: 'ACTIVE',
-      type: 'container',
-      containerProperties: {
-        image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/${queue}:abc123`,
-        command: ['geobatch-job', '--help'],
-        jobRoleArn: 'arn:aws:iam::123456789012:role/job',
-        executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
-        resourceRequirements: [
-          { type: 'VCPU' as const, value: '1' },
-          { type: 'MEMORY' as const, value: '512' },
-        ],
-        environment: [{ name: 'GEOBATCH_ENV', value: 'test' }],
-      },
-      retryStrategy: {
-        attempts: 3,
-        evaluateOnExit: [
-          { action: 'RETRY' as const, onStatusReason: 'Host EC2*' },
-          { action: 'EXIT' as const, onReason: '*' },
-        ],
-      },
-      timeout: { attemptDurationSeconds: 600 },
-      propagateTags: true,
-      tags: { project: 'geobatch', environment: 'test' },
-      platformCapabilities: ['EC2' as const],
-      containerOrchestrationType: 'ECS' as const,
-    });
     batch.on(DescribeJobDefinitionsCommand).resolves({
       jobDefinitions: [
         definition('chip', 'cpu', 2),
@@ -395,7 +408,7 @@ describe('submission', () => {
     const { submission } = await submitToBatch({
       storage,
       plan: planOf(newRunUri(), mixedGraph(3)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       imageTag: 'feature-42',
     });
@@ -414,6 +427,8 @@ describe('submission', () => {
     );
     const registered = batch.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input);
     assert.equal(registered.length, 4);
+    for (const r of registered)
+      assert.deepEqual(Object.keys(r.tags ?? {}), ['project', 'environment'], 'no aws:* tag is sent');
     const {
       jobDefinitionArn: _arn,
       revision: _rev,
@@ -423,6 +438,7 @@ describe('submission', () => {
     } = definition('train', 'gpu', 7);
     assert.deepEqual(registered[3], {
       ...rest,
+      tags: { project: 'geobatch', environment: 'test' },
       containerProperties: {
         ...rest.containerProperties,
         image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/gpu:feature-42',
@@ -446,7 +462,7 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(newRunUri(), mixedGraph(2)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
         imageTag: 'no/slashes',
       }),
@@ -458,7 +474,7 @@ describe('submission', () => {
 
   test('a job the environment has no definition for fails before any call to AWS, naming what to deploy', async () => {
     const graph = mixedGraph(2);
-    const descriptor = testDescriptor();
+    const descriptor = testDescriptor(bucket);
     const { train: _train, ...withoutTrain } = descriptor.jobDefinitions;
     await assert.rejects(
       submitToBatch({
@@ -488,17 +504,18 @@ describe('submission', () => {
         },
       ],
     });
+    const missingQueueRun = newRunUri();
     await assert.rejects(
       submitToBatch({
         storage,
-        plan: planOf(newRunUri(), mixedGraph(2)),
-        descriptor: testDescriptor(),
+        plan: planOf(missingQueueRun, mixedGraph(2)),
+        descriptor: testDescriptor(bucket),
         api: api(),
       }),
       (e: Error) =>
         e instanceof PlatformError &&
         e.message ===
-          "job queue geobatch-test-gpu of environment 'test' does not exist: deploy it with 'npx cdk deploy -c env=test'",
+          `job queue geobatch-test-gpu of environment 'test' does not exist: deploy it with 'npx cdk deploy -c env=test'; run ${missingQueueRun} stays a Batch run (see its batch.json): once the cause is fixed, retry with 'geobatch resume ${missingQueueRun}'`,
     );
     batch.on(DescribeJobQueuesCommand).resolves({
       jobQueues: ['geobatch-test-cpu', 'geobatch-test-gpu'].map((name) => ({
@@ -514,7 +531,7 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(newRunUri(), mixedGraph(2)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
       }),
       /job queue geobatch-test-gpu of environment 'test' is DISABLED/,
@@ -532,13 +549,13 @@ describe('submission', () => {
       submitToBatch({
         storage,
         plan: planOf(runUri, mixedGraph(3)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
       }),
       (e: Error) =>
         e instanceof BatchError &&
         e.message ===
-          "SubmitJob for stage 'merge' failed: Too many requests; the 2 job(s) already submitted were terminated",
+          `SubmitJob for stage 'merge' failed: Too many requests; the 2 job(s) already submitted were terminated; run ${runUri} stays a Batch run (see its batch.json): once the cause is fixed, retry with 'geobatch resume ${runUri}'`,
     );
     assert.deepEqual(
       batch
@@ -583,7 +600,7 @@ describe('submission', () => {
       },
       { fresh: true },
     );
-    await submitToBatch({ storage, plan, descriptor: testDescriptor(), api: api() });
+    await submitToBatch({ storage, plan, descriptor: testDescriptor(bucket), api: api() });
     const [call] = submitted();
     const planUri = call?.containerOverrides?.command?.[1];
     assert.equal(planUri, runLayout(plan.runUri).plan);
@@ -626,7 +643,7 @@ describe('resume', () => {
     const { record } = await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(images)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     batch.resetHistory();
@@ -644,7 +661,7 @@ describe('resume', () => {
     const { tasks, submitted: result } = await resumeOnBatch({
       storage,
       plan,
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
@@ -700,7 +717,7 @@ describe('resume', () => {
     await writeMarkers(runUri, 'chip', [0, 1, 2, 3, 4]);
     await writeMarkers(runUri, 'shards', [0, 1, 2, 4]);
     const plan = planOf(runUri, mixedGraph(5));
-    await resumeOnBatch({ storage, plan, descriptor: testDescriptor(), api: api(), record });
+    await resumeOnBatch({ storage, plan, descriptor: testDescriptor(bucket), api: api(), record });
     const calls = submitted();
     assert.deepEqual(
       calls.map((c) => [c.jobName, c.arrayProperties, c.containerOverrides?.command?.slice(2), c.dependsOn]),
@@ -718,7 +735,7 @@ describe('resume', () => {
     const { record } = await submitToBatch({
       storage,
       plan: planOf(runUri, graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     batch.resetHistory();
@@ -729,7 +746,7 @@ describe('resume', () => {
     const { tasks } = await resumeOnBatch({
       storage,
       plan: planOf(runUri, graph),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
@@ -756,7 +773,7 @@ describe('resume', () => {
     await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(3000)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
       tasks: new Map([['chip', odd]]),
@@ -780,7 +797,7 @@ describe('resume', () => {
       resumeOnBatch({
         storage,
         plan: planOf(runUri, mixedGraph(3)),
-        descriptor: testDescriptor(),
+        descriptor: testDescriptor(bucket),
         api: api(),
         record,
       }),
@@ -790,6 +807,98 @@ describe('resume', () => {
           `${runUri}: 2 job(s) of this run are still active (chip RUNNING, shards PENDING); wait for them ('geobatch status ${runUri} --watch') or stop them ('geobatch cancel ${runUri}') before resuming`,
     );
     assert.equal(submitted().length, 0);
+  });
+
+  test('with the same --image-tag, reuses the revisions the run registered while they are ACTIVE', async () => {
+    // GIVEN a run submitted with --image-tag, which registered revision 99 of each definition
+    const queueOf: Record<string, 'cpu' | 'gpu'> = { chip: 'cpu', smoke: 'cpu', merge: 'cpu', train: 'gpu' };
+    const deployed: Record<string, number> = { chip: 2, smoke: 3, merge: 1, train: 7 };
+    const inactive = new Set<string>();
+    batch.on(DescribeJobDefinitionsCommand).callsFake((input: { jobDefinitions: string[] }) => ({
+      jobDefinitions: input.jobDefinitions.map((arn) => {
+        const [, job, rev] = /geobatch-test-(\w+):(\d+)$/.exec(arn)!;
+        const base = definition(job!, queueOf[job!]!, Number(rev));
+        if (Number(rev) === deployed[job!]) return base;
+        return {
+          ...base,
+          status: inactive.has(job!) ? 'INACTIVE' : 'ACTIVE',
+          containerProperties: {
+            ...base.containerProperties,
+            image: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/${queueOf[job!]!}:feature-42`,
+          },
+        };
+      }),
+    }));
+    let next = 99;
+    batch.on(RegisterJobDefinitionCommand).callsFake((input: { jobDefinitionName: string }) => ({
+      jobDefinitionName: input.jobDefinitionName,
+      jobDefinitionArn: `arn:aws:batch:eu-west-1:123456789012:job-definition/${input.jobDefinitionName}:${next}`,
+      revision: next,
+    }));
+    const runUri = newRunUri();
+    const plan = planOf(runUri, mixedGraph(3));
+    const { record } = await submitToBatch({
+      storage,
+      plan,
+      descriptor: testDescriptor(bucket),
+      api: api(),
+      imageTag: 'feature-42',
+    });
+    const revision = (job: string, n: number) =>
+      `arn:aws:batch:eu-west-1:123456789012:job-definition/geobatch-test-${job}:${n}`;
+    assert.deepEqual(
+      record.submissions[0]?.jobDefinitions,
+      Object.fromEntries(
+        Object.keys(deployed).map((j) => [jobDefinitionArn(j, deployed[j]!), revision(j, 99)]),
+      ),
+    );
+    batch.resetHistory();
+    describeAs({});
+    await writeMarkers(runUri, 'chip', [0, 1, 2]);
+
+    // WHEN it is resumed with the same tag
+    const { submitted: resumed } = await resumeOnBatch({
+      storage,
+      plan,
+      descriptor: testDescriptor(bucket),
+      api: api(),
+      record,
+      imageTag: 'feature-42',
+    });
+    // THEN the recorded revisions are checked, not registered again
+    assert.deepEqual(
+      batch.commandCalls(DescribeJobDefinitionsCommand).map((c) => c.args[0].input),
+      [{ jobDefinitions: ['smoke', 'merge', 'train'].map((j) => revision(j, 99)) }],
+    );
+    assert.equal(batch.commandCalls(RegisterJobDefinitionCommand).length, 0);
+    assert.deepEqual(
+      submitted().map((c) => c.jobDefinition),
+      ['smoke', 'merge', 'train'].map((j) => revision(j, 99)),
+    );
+
+    // WHEN a recorded revision has been deregistered, only that one is registered again
+    batch.resetHistory();
+    inactive.add('merge');
+    next = 100;
+    const latest = resumed!.record;
+    await resumeOnBatch({
+      storage,
+      plan,
+      descriptor: testDescriptor(bucket),
+      api: api(),
+      record: latest,
+      imageTag: 'feature-42',
+    });
+    const registered = batch.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input);
+    assert.deepEqual(
+      registered.map((r) => [r.jobDefinitionName, r.containerProperties?.image]),
+      [['geobatch-test-merge', '123456789012.dkr.ecr.eu-west-1.amazonaws.com/geobatch/test/cpu:feature-42']],
+    );
+    assert.deepEqual(registered[0]?.tags, { project: 'geobatch', environment: 'test' });
+    assert.deepEqual(
+      submitted().map((c) => c.jobDefinition),
+      [revision('smoke', 99), revision('merge', 100), revision('train', 99)],
+    );
   });
 
   test('a complete run has nothing to submit', async () => {
@@ -803,13 +912,202 @@ describe('resume', () => {
     const result = await resumeOnBatch({
       storage,
       plan: planOf(runUri, mixedGraph(2)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
       record,
     });
     assert.equal(result.tasks.size, 0);
     assert.equal(result.submitted, undefined);
     assert.equal(submitted().length, 0);
+  });
+});
+
+describe('bucket access', () => {
+  beforeEach(acceptEverything);
+
+  const allowed = 'they read geobatch-test-raw and read and write geobatch-test-processed, BUCKET';
+  const rejects = async (
+    plan: ReturnType<typeof planOf>,
+    message: string,
+    descriptor = testDescriptor(bucket),
+  ) => {
+    await assert.rejects(
+      submitToBatch({ storage, plan, descriptor, api: api() }),
+      (e: Error) => e instanceof BatchError && e.message === message.replaceAll('BUCKET', bucket),
+    );
+    assert.equal(batch.calls().length, 0, 'no call to AWS');
+    if (plan.runUri.startsWith(`s3://${bucket}/`))
+      assert.equal(await readBatchRecord(storage, plan.runUri), undefined, 'no batch.json');
+  };
+
+  test('an input outside the buckets the jobs read is refused before anything is sent, naming the input set', async () => {
+    const graph = mixedGraph(3);
+    const items = [...s3Items(2), { id: 'x', uri: 's3://someone-elses-bucket/x.tif' }];
+    const runUri = newRunUri();
+    await rejects(
+      planOf(runUri, { ...graph, items: { images: items } }),
+      `inputs.images (1 of 3 items): s3://someone-elses-bucket/x.tif is in bucket 'someone-elses-bucket', which the jobs of environment 'test' cannot read (${allowed}); copy the data to one of those buckets, or add 'someone-elses-bucket' to buckets.extraRead of environment 'test' and redeploy`,
+    );
+  });
+
+  test('an s3:// stage parameter outside is refused, naming the parameter', async () => {
+    const graph = mixedGraph(2);
+    const stages = graph.stages.map((s) =>
+      s.name === 'train' ? { ...s, params: { weights: ['s3://models-elsewhere/w.pt'] } } : s,
+    );
+    await rejects(
+      planOf(newRunUri(), { ...graph, stages }),
+      `stages.train.params.weights[0]: s3://models-elsewhere/w.pt is in bucket 'models-elsewhere', which the jobs of environment 'test' cannot read (${allowed}); copy the data to one of those buckets, or add 'models-elsewhere' to buckets.extraRead of environment 'test' and redeploy`,
+    );
+  });
+
+  test('a run in the raw bucket (read only) or in a bucket not granted is refused', async () => {
+    await rejects(
+      planOf('s3://geobatch-test-raw/runs/x', mixedGraph(2)),
+      `run: s3://geobatch-test-raw/runs/x is in bucket 'geobatch-test-raw', which the jobs of environment 'test' can only read (${allowed}), and every task writes its outputs under the run; put the run in one of the buckets they write, or add 'geobatch-test-raw' to buckets.extraReadWrite of environment 'test' and redeploy`,
+    );
+    await rejects(
+      planOf('s3://elsewhere/runs/x', mixedGraph(2)),
+      `run: s3://elsewhere/runs/x is in bucket 'elsewhere', which the jobs of environment 'test' cannot write (${allowed}), and every task writes its outputs under the run; put the run in one of the buckets they write, or add 'elsewhere' to buckets.extraReadWrite of environment 'test' and redeploy`,
+    );
+  });
+
+  test("the environment's extra buckets are allowed: extraRead for inputs, extraReadWrite for runs", async () => {
+    const graph = { ...mixedGraph(2), items: { images: s3Items(2, 'shared-archive') } };
+    const descriptor = testDescriptor('elsewhere');
+    const plan = planOf(`s3://${bucket}/runs/xview/extra`, graph);
+    await rejects(
+      plan,
+      `run: ${plan.runUri} is in bucket '${bucket}', which the jobs of environment 'test' cannot write (they read geobatch-test-raw, shared-archive and read and write geobatch-test-processed, elsewhere), and every task writes its outputs under the run; put the run in one of the buckets they write, or add '${bucket}' to buckets.extraReadWrite of environment 'test' and redeploy`.replaceAll(
+        bucket,
+        'BUCKET',
+      ),
+      { ...descriptor, buckets: { ...descriptor.buckets, extraRead: ['shared-archive'] } },
+    );
+    await submitToBatch({
+      storage,
+      plan,
+      descriptor: {
+        ...descriptor,
+        buckets: { ...descriptor.buckets, extraRead: ['shared-archive'], extraReadWrite: [bucket] },
+      },
+      api: api(),
+    });
+    assert.equal(submitted().length, 4);
+  });
+});
+
+describe('a refused first SubmitJob', () => {
+  beforeEach(acceptEverything);
+
+  test('leaves a batch.json recording the failed submission; the error names the run; resume submits to Batch again', async () => {
+    // GIVEN Batch refuses the run's first SubmitJob
+    const refusal = Object.assign(new Error('Job queue is not accepting jobs'), { name: 'ClientException' });
+    let calls = 0;
+    batch.on(SubmitJobCommand).callsFake((input: { jobName: string }) => {
+      if (++calls === 1) throw refusal;
+      return { jobId: `id-${input.jobName}`, jobName: input.jobName };
+    });
+    const runUri = newRunUri();
+    const plan = planOf(runUri, mixedGraph(2));
+    // WHEN
+    await assert.rejects(
+      submitToBatch({ storage, plan, descriptor: testDescriptor(bucket), api: api() }),
+      (e: Error) =>
+        e instanceof BatchError &&
+        e.message ===
+          `SubmitJob for stage 'chip' failed: Job queue is not accepting jobs; nothing was submitted; run ${runUri} stays a Batch run (see its batch.json): once the cause is fixed, retry with 'geobatch resume ${runUri}'`,
+    );
+    // THEN the run is known as a Batch run, with a failed submission and no jobs
+    const record = await readBatchRecord(storage, runUri);
+    assert.ok(record, 'batch.json exists');
+    assert.equal(record.env, 'test');
+    assert.equal(record.submissions.length, 1);
+    assert.equal(record.submissions[0]?.state, 'failed');
+    assert.deepEqual(record.submissions[0]?.jobs, []);
+    assert.match(record.submissions[0]?.error ?? '', /Job queue is not accepting jobs/);
+    assert.equal(batch.commandCalls(TerminateJobCommand).length, 0);
+
+    // and resume submits the whole graph to Batch again
+    batch.resetHistory();
+    describeAs({});
+    const { tasks, submitted: result } = await resumeOnBatch({
+      storage,
+      plan,
+      descriptor: testDescriptor(bucket),
+      api: api(),
+      record,
+    });
+    assert.deepEqual([...tasks.keys()], ['chip', 'shards', 'merge', 'train']);
+    assert.deepEqual(
+      submitted().map((c) => c.jobName),
+      ['chip', 'shards', 'merge', 'train'].map((st) => `xview-${st}-${runId}-r1`),
+    );
+    const after = await readBatchRecord(storage, runUri);
+    assert.deepEqual(
+      after?.submissions.map((s) => [s.number, s.state, s.jobs.length]),
+      [
+        [0, 'failed', 0],
+        [1, 'submitted', 4],
+      ],
+    );
+    assert.equal(result?.submission.state, 'submitted');
+  });
+
+  test('batch.json is written before the first SubmitJob and names each job as soon as it is submitted', async () => {
+    const runUri = newRunUri();
+    const seen: (number | undefined)[] = [];
+    batch.on(SubmitJobCommand).callsFake(async (input: { jobName: string }) => {
+      const record = await readBatchRecord(storage, runUri);
+      assert.equal(record?.submissions[0]?.state, 'submitting');
+      seen.push(record?.submissions[0]?.jobs.length);
+      return { jobId: `id-${input.jobName}`, jobName: input.jobName };
+    });
+    await submitToBatch({
+      storage,
+      plan: planOf(runUri, mixedGraph(2)),
+      descriptor: testDescriptor(bucket),
+      api: api(),
+    });
+    assert.deepEqual(seen, [0, 1, 2, 3]);
+    assert.equal((await readBatchRecord(storage, runUri))?.submissions[0]?.state, 'submitted');
+  });
+
+  test('a batch.json written before submissions had a state is still read', async () => {
+    const runUri = newRunUri();
+    const old = {
+      version: 1,
+      runId,
+      runUri,
+      planUri: `${runUri}/plan.json`,
+      env: 'test',
+      region: 'eu-west-1',
+      logGroup: '/geobatch/test/jobs',
+      submissions: [
+        {
+          number: 0,
+          kind: 'run',
+          submittedAt: '2025-01-02T03:04:05.000Z',
+          imageTag: 'old',
+          tags: {},
+          jobs: [
+            {
+              stage: 'chip',
+              jobId: 'j',
+              jobName: 'n',
+              jobQueue: 'q',
+              jobDefinition: 'd',
+              arraySize: 2,
+              tasks: '0-1',
+            },
+          ],
+        },
+      ],
+    };
+    await storage.writeAtomic(runLayout(runUri).batch, JSON.stringify(old));
+    const record = await readBatchRecord(storage, runUri);
+    assert.equal(record?.submissions[0]?.state, undefined);
+    assert.equal(record?.submissions[0]?.jobs[0]?.jobId, 'j');
   });
 });
 
@@ -822,7 +1120,7 @@ describe('cancel', () => {
     const { record } = await submitToBatch({
       storage,
       plan: planOf(runUri, mixedGraph(3)),
-      descriptor: testDescriptor(),
+      descriptor: testDescriptor(bucket),
       api: api(),
     });
     const [chip, shards, merge, train] = record.submissions[0]!.jobs;
