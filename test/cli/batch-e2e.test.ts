@@ -303,7 +303,7 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
     assert.equal(inspectLog.code, 0, inspectLog.stderr);
     assert.deepEqual(inspectLog.lines, batch.logLines(child('e2e', 'inspect', 2).attempts[0]!.logStreamName));
     assert.match(inspectLog.lines[0]!, /INFO task inspect\[2\] job=inspect items=c /);
-    assert.equal(inspectLog.lines.at(-1), 'inspect[2] done in ' + inspectLog.lines.at(-1)!.split(' in ')[1]);
+    assert.match(inspectLog.lines.at(-1)!, /^inspect\[2\] done in \d+ ms$/);
 
     const latest = await logs([runUri, 'check', '--index', '1']);
     assert.equal(latest.code, 0, latest.stderr);
@@ -428,11 +428,20 @@ stages:
       20_000,
       'two slow children RUNNING and one RUNNABLE',
     );
-    await new Promise((r) => setTimeout(r, 1500)); // let the containers start their tasks
+    // SIGTERM should reach tasks that are working, not processes still starting
+    await batch.waitFor(
+      () =>
+        jobsOf('ecancel')
+          .filter((j) => j.currentLogStream)
+          .filter((j) => batch.logLines(j.currentLogStream!).some((l) => / INFO task slow\[/.test(l)))
+          .length === 2,
+      20_000,
+      'the two running tasks to log their start',
+    );
     const before = batch.aws.calls('TerminateJob').length;
     const result = await geobatch(['cancel', runUri, '--reason', 'e2e cancel'], { env: userEnv() });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /stopped 2 job\(s\) \(slow, after\)|stopped 2 job\(s\) \(after, slow\)/);
+    assert.match(result.stdout, /^run \S+: stopped 2 job\(s\) \(slow, after\)\n/);
     const record = await readBatchRecord(storage, runUri);
     const ids = new Map(record!.submissions[0]!.jobs.map((j) => [j.stage, j.jobId]));
     assert.deepEqual(batch.aws.calls('TerminateJob').slice(before), [
@@ -487,7 +496,10 @@ stages:
       assert.ok(await storage.stat(runLayout(runUri).marker('first', 2)));
       const resume = await geobatch(['resume', runUri], { env: userEnv() });
       assert.equal(resume.code, 0, resume.stderr);
-      assert.doesNotMatch(resume.stdout, /resubmitted/, 'every task has its marker: nothing to resubmit');
+      assert.match(
+        resume.stdout,
+        /^run \S+ is complete: every task has a completion marker; nothing to submit$/m,
+      );
     });
 
     test('status counts the task with a marker as done, agreeing with resume', { todo: todo15 }, async () => {

@@ -119,6 +119,8 @@ interface Job {
   readonly environment: readonly { name: string; value: string }[];
   readonly dependsOn: readonly { jobId: string; type?: string }[];
   readonly retry: RetryStrategy;
+  /** `timeout.attemptDurationSeconds`: per attempt (per child of an array). */
+  readonly timeoutSeconds?: number;
   readonly createdAt: number;
   readonly parent?: Job;
   readonly index?: number;
@@ -148,6 +150,9 @@ export interface StandinJob {
   readonly status: StandinState;
   readonly statusReason?: string;
   readonly history: readonly StandinState[];
+  /** The log stream of the attempt running now. */
+  readonly currentLogStream?: string;
+  /** Finished attempts. */
   readonly attempts: readonly {
     readonly logStreamName: string;
     readonly exitCode?: number;
@@ -163,7 +168,7 @@ export interface BatchStandin {
   env(): Record<string, string>;
   /** Every job and array child, in submission order (parents before their children). */
   jobs(): StandinJob[];
-  /** Resolves once `predicate` holds (checked on every state change), or rejects after `timeoutMs`. */
+  /** Resolves once `predicate` holds (checked on every state change and log line), or rejects after `timeoutMs`. */
   waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void>;
   /** Resolves once every job submitted so far has finished. */
   settled(timeoutMs: number): Promise<void>;
@@ -277,7 +282,11 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
         const failed = children.some((c) => c.status === 'FAILED');
         if (failed) setState(parent, 'FAILED', 'Array Child Job failed');
         else setState(parent, 'SUCCEEDED');
-      } else if (parent.status === 'SUBMITTED' && children.some((c) => c.status !== 'SUBMITTED')) {
+      } else if (
+        parent.status === 'SUBMITTED' &&
+        children.some((c) => !['SUBMITTED', 'PENDING'].includes(c.status))
+      ) {
+        // Batch: "an array parent job is updated to PENDING when any child job is updated to RUNNABLE"
         setState(parent, 'PENDING');
       }
       if (parent.startedAt === undefined) {
@@ -320,14 +329,27 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
 
   // -- containers ------------------------------------------------------------------------------
 
-  const appendLog = (stream: string, text: string) => {
+  /** Collects a container's output as log events, one per line (a line may span chunks). */
+  const logWriter = (stream: string) => {
+    let partial = '';
     const events = logs.get(stream) ?? [];
     logs.set(stream, events);
-    const now = Date.now();
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
+    const push = (line: string) => {
+      const now = Date.now();
       events.push({ timestamp: now, message: line, ingestionTime: now });
-    }
+    };
+    return {
+      write(text: string) {
+        const lines = (partial + text).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) push(line);
+        if (lines.length) changed();
+      },
+      end() {
+        if (partial) push(partial);
+        partial = '';
+      },
+    };
   };
 
   const startAttempt = (unit: Job) => {
@@ -369,20 +391,30 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
     });
     unit.process = child;
     processes.add(child);
-    let firstLine = true;
-    const onOutput = (chunk: Buffer) => {
-      appendLog(attempt.logStreamName, chunk.toString('utf8'));
-      if (firstLine && (unit.fault === 'spot-reclaim' || unit.fault === 'oom-kill')) child.kill('SIGKILL');
-      firstLine = false;
+    // stdout and stderr go to one stream, as with the awslogs driver
+    const out = logWriter(attempt.logStreamName);
+    const err = logWriter(attempt.logStreamName);
+    let killed = false;
+    const onOutput = (writer: ReturnType<typeof logWriter>) => (chunk: Buffer) => {
+      writer.write(chunk.toString('utf8'));
+      if (!killed && (unit.fault === 'spot-reclaim' || unit.fault === 'oom-kill')) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
     };
-    child.stdout!.on('data', onOutput);
-    child.stderr!.on('data', onOutput);
-    const timeout = setTimeout(() => {
-      unit.terminating ??= 'Job attempt duration exceeded timeout';
-      child.kill('SIGKILL');
-    }, attemptTimeoutMs);
+    child.stdout!.on('data', onOutput(out));
+    child.stderr!.on('data', onOutput(err));
+    const timeout = setTimeout(
+      () => {
+        unit.terminating ??= 'Job attempt duration exceeded timeout';
+        child.kill('SIGKILL');
+      },
+      Math.min(attemptTimeoutMs, (unit.timeoutSeconds ?? Infinity) * 1000),
+    );
     timers.add(timeout);
     child.on('close', (code, signal) => {
+      out.end();
+      err.end();
       clearTimeout(timeout);
       timers.delete(timeout);
       processes.delete(child);
@@ -414,9 +446,7 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
     if (end.exitCode !== undefined) attempt.exitCode = end.exitCode;
     if (end.reason !== undefined) attempt.reason = end.reason;
     const succeeded = end.exitCode === 0 && end.statusReason === undefined && end.reason === undefined;
-    attempt.statusReason =
-      end.statusReason ??
-      (succeeded ? 'Essential container in task exited' : 'Essential container in task exited');
+    attempt.statusReason = end.statusReason ?? 'Essential container in task exited';
     unit.attempts.push(attempt);
     if (succeeded) {
       setState(unit, 'SUCCEEDED', 'Essential container in task exited');
@@ -522,6 +552,10 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
       command?: string[];
       environment?: { name: string; value: string }[];
     };
+    const timeoutSeconds = (input.timeout as { attemptDurationSeconds?: number } | undefined)
+      ?.attemptDurationSeconds;
+    if (timeoutSeconds !== undefined && timeoutSeconds < 60)
+      throw clientError(`timeout.attemptDurationSeconds ${timeoutSeconds}: the minimum is 60`);
     const body = definition.body as {
       containerProperties?: { command?: string[] };
       retryStrategy?: RetryStrategy;
@@ -534,6 +568,7 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
       command: overrides.command ?? body.containerProperties?.command ?? [],
       environment: overrides.environment ?? [],
       retry: (input.retryStrategy as RetryStrategy | undefined) ?? body.retryStrategy ?? {},
+      ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
       createdAt: Date.now(),
     };
     const id = randomUUID();
@@ -743,6 +778,7 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
         status: j.status,
         ...(j.statusReason !== undefined ? { statusReason: j.statusReason } : {}),
         history: [...j.history],
+        ...(j.current ? { currentLogStream: j.current.logStreamName } : {}),
         attempts: j.attempts.map((a) => ({
           logStreamName: a.logStreamName,
           ...(a.exitCode !== undefined ? { exitCode: a.exitCode } : {}),
