@@ -238,7 +238,10 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
       ],
     );
 
+    // follows the reclaimed task from before it starts to its end, across its two log streams
+    const following = geobatch(['logs', runUri, 'check', '--index', '1', '--follow'], { env: userEnv() });
     await batch.settled(60_000);
+    const followed = await following;
     const jobs = jobsOf('e2e');
     assert.deepEqual(
       jobs.filter((j) => j.status !== 'SUCCEEDED').map((j) => `${j.stage}[${j.arrayIndex}] ${j.status}`),
@@ -314,6 +317,16 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
     assert.deepEqual(first.lines, batch.logLines(reclaimed.attempts[0]!.logStreamName));
     assert.match(first.lines[0]!, /"attempt":1/);
     assert.ok(!first.lines.some((l) => / done in /.test(l)), 'the reclaimed attempt did not finish');
+
+    assert.equal(followed.code, 0, followed.stderr);
+    const [a1, a2] = reclaimed.attempts.map((a) => batch.logLines(a.logStreamName));
+    // a poll may fall after the short first attempt ended; then only the latest is shown
+    const sawFirst = followed.stderr.includes('a new attempt started');
+    assert.equal(followed.stdout, [...(sawFirst ? a1! : []), ...a2!].map((l) => l + '\n').join(''));
+    assert.match(
+      followed.stderr,
+      /check\[1\] has not started yet \((SUBMITTED|PENDING|RUNNABLE)\); waiting for it to start/,
+    );
   });
 
   describe('a failed task, then resume', () => {
@@ -465,7 +478,11 @@ stages:
     }
     for (let i = 0; i < 3; i++)
       assert.equal(await storage.stat(runLayout(runUri).marker('slow', i)), undefined);
-    for (const i of [0, 1, 2]) assert.equal(child('ecancel', 'after', i).status, 'FAILED');
+    // dependents were terminated first, so they are cancelled, not failed as 'Dependent Job failed'
+    for (const i of [0, 1, 2]) {
+      assert.equal(child('ecancel', 'after', i).status, 'FAILED');
+      assert.equal(child('ecancel', 'after', i).statusReason, 'e2e cancel');
+    }
     const status = await statusOf(runUri);
     assert.equal(status.state, 'cancelled');
   });
