@@ -308,6 +308,12 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
     assert.match(inspectLog.lines[0]!, /INFO task inspect\[2\] job=inspect items=c /);
     assert.match(inspectLog.lines.at(-1)!, /^inspect\[2\] done in \d+ ms$/);
 
+    // a one-task stage is a plain job: its log is index 0's
+    const catalogLog = await logs([runUri, 'catalog']);
+    assert.equal(catalogLog.code, 0, catalogLog.stderr);
+    assert.match(catalogLog.lines[0]!, /INFO task catalog\[0\] job=catalog /);
+    assert.match(catalogLog.lines.at(-1)!, /^catalog\[0\] done in \d+ ms$/);
+
     const latest = await logs([runUri, 'check', '--index', '1']);
     assert.equal(latest.code, 0, latest.stderr);
     assert.match(latest.lines[0]!, /INFO task check\[1\] job=smoke items=b .*"attempt":2/);
@@ -325,7 +331,7 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
     assert.equal(followed.stdout, [...(sawFirst ? a1! : []), ...a2!].map((l) => l + '\n').join(''));
     assert.match(
       followed.stderr,
-      /check\[1\] has not started yet \((SUBMITTED|PENDING|RUNNABLE)\); waiting for it to start/,
+      /check\[1\] has not started yet \((SUBMITTED|PENDING|RUNNABLE|STARTING)\); waiting for it to start/,
     );
   });
 
@@ -451,6 +457,13 @@ stages:
       20_000,
       'the two running tasks to log their start',
     );
+    const running = await statusOf(runUri);
+    assert.equal(running.state, 'running');
+    assert.deepEqual(counts(running), { slow: { running: 2, runnable: 1 }, after: { pending: 3 } });
+    const early = await geobatch(['resume', runUri], { env: userEnv() });
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /2 job\(s\) of this run are still active \(slow PENDING, after SUBMITTED\)/);
+
     const before = batch.aws.calls('TerminateJob').length;
     const result = await geobatch(['cancel', runUri, '--reason', 'e2e cancel'], { env: userEnv() });
     assert.equal(result.code, 0, result.stderr);
