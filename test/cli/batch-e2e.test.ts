@@ -26,6 +26,7 @@ const items = ['a', 'b', 'c'];
 const todo14 = 'needs issue 13 item 14 (runner branch)';
 const todo15 = 'needs issue 13 item 15 (runner branch)';
 const todo13 = 'needs issue 13 item 13 (runner branch)';
+const todo12 = 'needs issue 13 item 12 (runner branch)';
 
 let s3: S3rverHandle;
 let batch: BatchStandin;
@@ -538,6 +539,36 @@ stages:
       assert.equal(status.state, 'succeeded');
     });
   });
+
+  test(
+    "--image-tag registers revisions without CloudFormation's reserved tags and runs with them",
+    { todo: todo12 },
+    async () => {
+      const file = join(dir, 'eimage.yaml');
+      await writeFile(
+        file,
+        `version: 1
+name: eimage
+inputs:
+  scenes: s3://${raw}/scenes/*.tif
+stages:
+  first: { job: smoke, foreach: scenes }
+`,
+      );
+      const runUri = `s3://${runs}/runs/eimage`;
+      const before = batch.aws.calls('RegisterJobDefinition').length;
+      const run = await geobatch(
+        ['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri, '--image-tag', 't2'],
+        { env: userEnv() },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const registered = batch.aws.calls('RegisterJobDefinition').slice(before);
+      assert.equal(registered.length, 1);
+      assert.deepEqual(Object.keys(registered[0]!.tags as object), ['geobatch:env']);
+      await batch.settled(30_000);
+      assert.deepEqual(counts(await statusOf(runUri)), { first: { succeeded: 3 } });
+    },
+  );
 
   describe('a refused first SubmitJob', () => {
     const runUri = () => `s3://${runs}/runs/erefuse`;

@@ -237,7 +237,13 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
         },
         retryStrategy: { attempts: options.definitionAttempts ?? 3, evaluateOnExit: retryRules },
         propagateTags: true,
-        tags: { 'geobatch:env': descriptor.env },
+        // as deployed: CloudFormation adds its system tags to the resources it creates
+        tags: {
+          'geobatch:env': descriptor.env,
+          'aws:cloudformation:stack-name': `Geobatch-${descriptor.env}`,
+          'aws:cloudformation:logical-id': `JobDefinition${d.name.replace(/[^A-Za-z0-9]/g, '')}`,
+          'aws:cloudformation:stack-id': `arn:aws:cloudformation:${region}:${account}:stack/Geobatch-${descriptor.env}/0`,
+        },
         platformCapabilities: ['EC2'],
       },
     });
