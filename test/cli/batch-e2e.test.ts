@@ -503,7 +503,7 @@ stages:
 
   describe('a container killed after it wrote its completion marker', () => {
     let runUri = '';
-    test('Batch reports the task FAILED with exit 137, but its marker is there', async () => {
+    test('Batch reports the task FAILED (exit 137) and fails its dependent; resume, going by the markers, completes the run', async () => {
       const file = join(dir, 'ekill.yaml');
       await writeFile(
         file,
@@ -513,6 +513,7 @@ inputs:
   scenes: s3://${raw}/scenes/*.tif
 stages:
   first: { job: smoke, foreach: scenes }
+  second: { job: smoke, foreach: first }
 `,
       );
       runUri = `s3://${runs}/runs/ekill`;
@@ -525,17 +526,36 @@ stages:
       assert.equal(killed.status, 'FAILED');
       assert.equal(killed.attempts[0]!.exitCode, 137);
       assert.ok(await storage.stat(runLayout(runUri).marker('first', 2)));
+      // Batch fails what waits for it, although its work is done
+      assert.equal(child('ekill', 'second', 2).statusReason, 'Dependent Job failed');
+      const log = await logs([runUri, 'first', '--index', '2']);
+      assert.match(log.lines.at(-1)!, /^first\[2\] done in \d+ ms$/, 'the killed attempt finished its task');
+
+      // resume goes by the markers: only second[2], as a plain job with nothing to wait for
+      const before = batch.aws.calls('SubmitJob').length;
       const resume = await geobatch(['resume', runUri], { env: userEnv() });
       assert.equal(resume.code, 0, resume.stderr);
+      assert.deepEqual(
+        submitsSince(before).map((c) => [
+          (c.containerOverrides as { command: string[] }).command.slice(2),
+          c.arrayProperties,
+          c.dependsOn,
+        ]),
+        [[['second', '--index', '2'], undefined, undefined]],
+      );
+      await batch.settled(30_000);
+      const again = await geobatch(['resume', runUri], { env: userEnv() });
+      assert.equal(again.code, 0, again.stderr);
       assert.match(
-        resume.stdout,
+        again.stdout,
         /^run \S+ is complete: every task has a completion marker; nothing to submit$/m,
       );
     });
 
     test('status counts the task with a marker as done, agreeing with resume', { todo: todo15 }, async () => {
       const status = await statusOf(runUri);
-      assert.deepEqual(counts(status), { first: { succeeded: 3 } });
+      // resume has nothing left to submit, so status must not say the run failed
+      assert.deepEqual(counts(status), { first: { succeeded: 3 }, second: { succeeded: 3 } });
       assert.equal(status.state, 'succeeded');
     });
   });
