@@ -5,9 +5,10 @@
  * s3rver. The jobs are cheap ones (`inspect`, `catalog`, `smoke`, `chip` on 64 x 64 rasters).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PlatformDescriptor } from '../../lib/config/descriptor.js';
 import { writeGeoTiff } from '../../lib/raster/geotiff-writer.js';
@@ -16,7 +17,7 @@ import { runLayout } from '../../lib/runners/layout.js';
 import { createStorage } from '../../lib/storage/index.js';
 import type { Storage } from '../../lib/storage/types.js';
 import { startBatchStandin, type BatchStandin, type StandinJob } from '../helpers/batch-standin.js';
-import { geobatch, isolatedEnv } from '../helpers/cli.js';
+import { isolatedEnv, tsxLoader, type CliResult } from '../helpers/cli.js';
 import { FakeAwsError } from '../helpers/fake-aws.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
@@ -98,6 +99,25 @@ stages:
 ${extra}`;
 }
 
+const cliTimeoutMs = 45_000;
+
+/** `geobatch <args>` as a user runs it, in the user's environment; killed if it outlives `cliTimeoutMs`. */
+function geobatch(args: string[]): Promise<CliResult> {
+  return new Promise((done, fail) => {
+    const cli = spawn(
+      process.execPath,
+      ['--import', tsxLoader, resolve(import.meta.dirname, '../../bin/geobatch.ts'), ...args],
+      { env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: cliTimeoutMs, killSignal: 'SIGKILL' },
+    );
+    let stdout = '';
+    let stderr = '';
+    cli.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    cli.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    cli.on('error', fail);
+    cli.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
 const resumed = (jobName: string) => /-r\d+$/.test(jobName);
 
 before(async () => {
@@ -154,9 +174,7 @@ async function submit(name: string, yaml: string): Promise<string> {
   const file = join(dir, `${name}.yaml`);
   await writeFile(file, yaml);
   const runUri = `s3://${runs}/runs/${name}`;
-  const result = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri], {
-    env: userEnv(),
-  });
+  const result = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(
     result.stdout,
@@ -177,7 +195,7 @@ interface StatusJson {
 }
 
 async function statusOf(runUri: string): Promise<StatusJson> {
-  const result = await geobatch(['status', runUri, '--json'], { env: userEnv() });
+  const result = await geobatch(['status', runUri, '--json']);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout) as StatusJson;
 }
@@ -204,175 +222,205 @@ function child(prefix: string, stage: string, index: number): StandinJob {
 }
 
 async function logs(args: string[]): Promise<{ code: number | null; lines: string[]; stderr: string }> {
-  const result = await geobatch(['logs', ...args], { env: userEnv() });
+  const result = await geobatch(['logs', ...args]);
   return { code: result.code, lines: result.stdout.split('\n').filter(Boolean), stderr: result.stderr };
 }
 
 const submitsSince = (n: number) => batch.aws.calls('SubmitJob').slice(n);
 
-describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 80_000 }, () => {
-  test('a pipeline with every kind of placement runs to the end; status and logs tell the truth, also of a spot-reclaimed task', async () => {
-    const before = batch.aws.calls('SubmitJob').length;
-    const runUri = await submit(
-      'e2e',
-      pipeline(
+describe('geobatch --runner batch end to end (executing stand-in)', () => {
+  test(
+    'a pipeline with every kind of placement runs to the end; status and logs tell the truth, also of a spot-reclaimed task',
+    { timeout: 60_000 },
+    async () => {
+      const before = batch.aws.calls('SubmitJob').length;
+      const runUri = await submit(
         'e2e',
-        '  chips: { job: chip, foreach: inspect, tasksPerItem: 2, params: { size: 32, overlap: 0 } }\n',
-      ),
-    );
-    const calls = submitsSince(before);
-    const record = await readBatchRecord(storage, runUri);
-    const ids = new Map(record!.submissions[0]!.jobs.map((j) => [j.stage, j.jobId]));
-    // one SubmitJob per stage, in dependency order, with Batch's placement of each kind
-    assert.deepEqual(
-      calls.map((c) => [
-        (c.containerOverrides as { command: string[] }).command[2],
-        (c.arrayProperties as { size?: number } | undefined)?.size,
-        c.dependsOn,
-      ]),
-      [
-        ['inspect', 3, undefined],
-        ['check', 3, [{ jobId: ids.get('inspect'), type: 'N_TO_N' }]],
-        ['report', 3, [{ jobId: ids.get('check'), type: 'N_TO_N' }]],
-        ['catalog', undefined, [{ jobId: ids.get('inspect') }]],
-        ['chips', 6, [{ jobId: ids.get('inspect') }]],
-      ],
-    );
+        pipeline(
+          'e2e',
+          '  chips: { job: chip, foreach: inspect, tasksPerItem: 2, params: { size: 32, overlap: 0 } }\n',
+        ),
+      );
+      const calls = submitsSince(before);
+      const record = await readBatchRecord(storage, runUri);
+      const ids = new Map(record!.submissions[0]!.jobs.map((j) => [j.stage, j.jobId]));
+      // one SubmitJob per stage, in dependency order, with Batch's placement of each kind
+      assert.deepEqual(
+        calls.map((c) => [
+          (c.containerOverrides as { command: string[] }).command[2],
+          (c.arrayProperties as { size?: number } | undefined)?.size,
+          c.dependsOn,
+        ]),
+        [
+          ['inspect', 3, undefined],
+          ['check', 3, [{ jobId: ids.get('inspect'), type: 'N_TO_N' }]],
+          ['report', 3, [{ jobId: ids.get('check'), type: 'N_TO_N' }]],
+          ['catalog', undefined, [{ jobId: ids.get('inspect') }]],
+          ['chips', 6, [{ jobId: ids.get('inspect') }]],
+        ],
+      );
 
-    // follows the reclaimed task from before it starts to its end, across its two log streams
-    const following = geobatch(['logs', runUri, 'check', '--index', '1', '--follow'], { env: userEnv() });
-    await batch.settled(60_000);
-    const followed = await following;
-    const jobs = jobsOf('e2e');
-    assert.deepEqual(
-      jobs.filter((j) => j.status !== 'SUCCEEDED').map((j) => `${j.stage}[${j.arrayIndex}] ${j.status}`),
-      [],
-    );
-    // every task went through Batch's states; array parents only SUBMITTED, PENDING, SUCCEEDED
-    const inspect0 = child('e2e', 'inspect', 0);
-    assert.deepEqual(inspect0.history, [
-      'SUBMITTED',
-      'PENDING',
-      'RUNNABLE',
-      'STARTING',
-      'RUNNING',
-      'SUCCEEDED',
-    ]);
-    const parent = jobs.find((j) => j.stage === 'inspect' && j.arrayIndex === undefined)!;
-    assert.deepEqual(parent.history, ['SUBMITTED', 'PENDING', 'SUCCEEDED']);
-    // the reclaimed child was retried: a second attempt with a new log stream
-    const reclaimed = child('e2e', 'check', 1);
-    assert.equal(reclaimed.attempts.length, 2);
-    assert.match(reclaimed.attempts[0]!.statusReason!, /^Host EC2 .* terminated\.$/);
-    assert.notEqual(reclaimed.attempts[0]!.logStreamName, reclaimed.attempts[1]!.logStreamName);
-    assert.match(reclaimed.attempts[1]!.logStreamName, /^geobatch-dev-smoke\/default\/[0-9a-f]{32}$/);
+      // follows the reclaimed task from before it starts to its end, across its two log streams
+      const following = geobatch(['logs', runUri, 'check', '--index', '1', '--follow']);
+      await batch.settled(60_000);
+      const followed = await following;
+      const jobs = jobsOf('e2e');
+      assert.deepEqual(
+        jobs.filter((j) => j.status !== 'SUCCEEDED').map((j) => `${j.stage}[${j.arrayIndex}] ${j.status}`),
+        [],
+      );
+      // every task went through Batch's states; array parents only SUBMITTED, PENDING, SUCCEEDED
+      const inspect0 = child('e2e', 'inspect', 0);
+      assert.deepEqual(inspect0.history, [
+        'SUBMITTED',
+        'PENDING',
+        'RUNNABLE',
+        'STARTING',
+        'RUNNING',
+        'SUCCEEDED',
+      ]);
+      const parent = jobs.find((j) => j.stage === 'inspect' && j.arrayIndex === undefined)!;
+      assert.deepEqual(parent.history, ['SUBMITTED', 'PENDING', 'SUCCEEDED']);
+      // the reclaimed child was retried: a second attempt with a new log stream
+      const reclaimed = child('e2e', 'check', 1);
+      assert.equal(reclaimed.attempts.length, 2);
+      assert.match(reclaimed.attempts[0]!.statusReason!, /^Host EC2 .* terminated\.$/);
+      assert.notEqual(reclaimed.attempts[0]!.logStreamName, reclaimed.attempts[1]!.logStreamName);
+      assert.match(reclaimed.attempts[1]!.logStreamName, /^geobatch-dev-smoke\/default\/[0-9a-f]{32}$/);
 
-    // the outputs and markers are on S3
-    for (const id of items) {
-      const record = JSON.parse((await storage.read(`${runUri}/inspect/${id}.json`)).toString('utf8')) as {
-        width: number;
+      // the outputs and markers are on S3
+      for (const id of items) {
+        const record = JSON.parse((await storage.read(`${runUri}/inspect/${id}.json`)).toString('utf8')) as {
+          width: number;
+        };
+        assert.equal(record.width, 64);
+      }
+      const catalog = JSON.parse((await storage.read(`${runUri}/catalog/catalog.json`)).toString('utf8')) as {
+        records: { item: string }[];
       };
-      assert.equal(record.width, 64);
-    }
-    const catalog = JSON.parse((await storage.read(`${runUri}/catalog/catalog.json`)).toString('utf8')) as {
-      records: { item: string }[];
-    };
-    assert.deepEqual(
-      catalog.records.map((r) => r.item),
-      items,
-    );
-    for (const [stage, n] of [
-      ['inspect', 3],
-      ['check', 3],
-      ['report', 3],
-      ['catalog', 1],
-      ['chips', 6],
-    ] as const) {
-      for (let i = 0; i < n; i++)
-        assert.ok(await storage.stat(runLayout(runUri).marker(stage, i)), `${stage}[${i}] marker`);
-    }
+      assert.deepEqual(
+        catalog.records.map((r) => r.item),
+        items,
+      );
+      for (const [stage, n] of [
+        ['inspect', 3],
+        ['check', 3],
+        ['report', 3],
+        ['catalog', 1],
+        ['chips', 6],
+      ] as const) {
+        for (let i = 0; i < n; i++)
+          assert.ok(await storage.stat(runLayout(runUri).marker(stage, i)), `${stage}[${i}] marker`);
+      }
+      // tasksPerItem: 2 -> children 2k and 2k + 1 do the two halves of item k
+      const parts = [];
+      for (let i = 0; i < 6; i++) {
+        const marker = JSON.parse(
+          (await storage.read(runLayout(runUri).marker('chips', i))).toString('utf8'),
+        ) as {
+          items: string[];
+          part: { index: number; count: number };
+        };
+        parts.push([marker.items.join(), marker.part.index, marker.part.count]);
+      }
+      assert.deepEqual(parts, [
+        ['a', 0, 2],
+        ['a', 1, 2],
+        ['b', 0, 2],
+        ['b', 1, 2],
+        ['c', 0, 2],
+        ['c', 1, 2],
+      ]);
 
-    const status = await statusOf(runUri);
-    assert.equal(status.state, 'succeeded');
-    assert.deepEqual(counts(status), {
-      inspect: { succeeded: 3 },
-      check: { succeeded: 3 },
-      report: { succeeded: 3 },
-      catalog: { succeeded: 1 },
-      chips: { succeeded: 6 },
-    });
+      const status = await statusOf(runUri);
+      assert.equal(status.state, 'succeeded');
+      assert.deepEqual(counts(status), {
+        inspect: { succeeded: 3 },
+        check: { succeeded: 3 },
+        report: { succeeded: 3 },
+        catalog: { succeeded: 1 },
+        chips: { succeeded: 6 },
+      });
 
-    // logs print what the container wrote; for the reclaimed task, the attempt that succeeded
-    const inspectLog = await logs([runUri, 'inspect', '--index', '2']);
-    assert.equal(inspectLog.code, 0, inspectLog.stderr);
-    assert.deepEqual(inspectLog.lines, batch.logLines(child('e2e', 'inspect', 2).attempts[0]!.logStreamName));
-    assert.match(inspectLog.lines[0]!, /INFO task inspect\[2\] job=inspect items=c /);
-    assert.match(inspectLog.lines.at(-1)!, /^inspect\[2\] done in \d+ ms$/);
+      // logs print what the container wrote; for the reclaimed task, the attempt that succeeded
+      const inspectLog = await logs([runUri, 'inspect', '--index', '2']);
+      assert.equal(inspectLog.code, 0, inspectLog.stderr);
+      assert.deepEqual(
+        inspectLog.lines,
+        batch.logLines(child('e2e', 'inspect', 2).attempts[0]!.logStreamName),
+      );
+      assert.match(inspectLog.lines[0]!, /INFO task inspect\[2\] job=inspect items=c /);
+      assert.match(inspectLog.lines.at(-1)!, /^inspect\[2\] done in \d+ ms$/);
 
-    // a one-task stage is a plain job: its log is index 0's
-    const catalogLog = await logs([runUri, 'catalog']);
-    assert.equal(catalogLog.code, 0, catalogLog.stderr);
-    assert.match(catalogLog.lines[0]!, /INFO task catalog\[0\] job=catalog /);
-    assert.match(catalogLog.lines.at(-1)!, /^catalog\[0\] done in \d+ ms$/);
+      // a one-task stage is a plain job: its log is index 0's
+      const catalogLog = await logs([runUri, 'catalog']);
+      assert.equal(catalogLog.code, 0, catalogLog.stderr);
+      assert.match(catalogLog.lines[0]!, /INFO task catalog\[0\] job=catalog /);
+      assert.match(catalogLog.lines.at(-1)!, /^catalog\[0\] done in \d+ ms$/);
 
-    const latest = await logs([runUri, 'check', '--index', '1']);
-    assert.equal(latest.code, 0, latest.stderr);
-    assert.match(latest.lines[0]!, /INFO task check\[1\] job=smoke items=b .*"attempt":2/);
-    assert.match(latest.lines.at(-1)!, /^check\[1\] done in \d+ ms$/);
-    const first = await logs([runUri, 'check', '--index', '1', '--attempt', '1']);
-    assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(first.lines, batch.logLines(reclaimed.attempts[0]!.logStreamName));
-    assert.match(first.lines[0]!, /"attempt":1/);
-    assert.ok(!first.lines.some((l) => / done in /.test(l)), 'the reclaimed attempt did not finish');
+      const latest = await logs([runUri, 'check', '--index', '1']);
+      assert.equal(latest.code, 0, latest.stderr);
+      assert.match(latest.lines[0]!, /INFO task check\[1\] job=smoke items=b .*"attempt":2/);
+      assert.match(latest.lines.at(-1)!, /^check\[1\] done in \d+ ms$/);
+      const first = await logs([runUri, 'check', '--index', '1', '--attempt', '1']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.deepEqual(first.lines, batch.logLines(reclaimed.attempts[0]!.logStreamName));
+      assert.match(first.lines[0]!, /"attempt":1/);
+      assert.ok(!first.lines.some((l) => / done in /.test(l)), 'the reclaimed attempt did not finish');
 
-    assert.equal(followed.code, 0, followed.stderr);
-    const [a1, a2] = reclaimed.attempts.map((a) => batch.logLines(a.logStreamName));
-    // a poll may fall after the short first attempt ended; then only the latest is shown
-    const sawFirst = followed.stderr.includes('a new attempt started');
-    assert.equal(followed.stdout, [...(sawFirst ? a1! : []), ...a2!].map((l) => l + '\n').join(''));
-    assert.match(
-      followed.stderr,
-      /check\[1\] has not started yet \((SUBMITTED|PENDING|RUNNABLE|STARTING)\); waiting for it to start/,
-    );
-  });
+      assert.equal(followed.code, 0, followed.stderr);
+      const [a1, a2] = reclaimed.attempts.map((a) => batch.logLines(a.logStreamName));
+      // a poll may fall after the short first attempt ended; then only the latest is shown
+      const sawFirst = followed.stderr.includes('a new attempt started');
+      assert.equal(followed.stdout, [...(sawFirst ? a1! : []), ...a2!].map((l) => l + '\n').join(''));
+      assert.match(
+        followed.stderr,
+        /check\[1\] has not started yet \((SUBMITTED|PENDING|RUNNABLE|STARTING)\); waiting for it to start/,
+      );
+    },
+  );
 
   describe('a failed task, then resume', () => {
     let runUri = '';
 
-    test('status shows the failed task with its exit code and the tasks it blocked', async () => {
-      runUri = await submit('efail', pipeline('efail'));
-      await batch.settled(60_000);
-      // check[1] was OOM-killed: 'OutOfMemoryError' matches the rule onReason '*' -> EXIT, no retry
-      const killed = child('efail', 'check', 1);
-      assert.equal(killed.status, 'FAILED');
-      assert.equal(killed.attempts.length, 1);
-      assert.equal(child('efail', 'report', 1).statusReason, 'Dependent Job failed');
-      assert.deepEqual(child('efail', 'report', 1).attempts, [], 'a blocked task never ran');
+    test(
+      'status shows the failed task with its exit code and the tasks it blocked',
+      { timeout: 60_000 },
+      async () => {
+        runUri = await submit('efail', pipeline('efail'));
+        await batch.settled(60_000);
+        // check[1] was OOM-killed: 'OutOfMemoryError' matches the rule onReason '*' -> EXIT, no retry
+        const killed = child('efail', 'check', 1);
+        assert.equal(killed.status, 'FAILED');
+        assert.equal(killed.attempts.length, 1);
+        assert.equal(child('efail', 'report', 1).statusReason, 'Dependent Job failed');
+        assert.deepEqual(child('efail', 'report', 1).attempts, [], 'a blocked task never ran');
 
-      const status = await statusOf(runUri);
-      assert.equal(status.state, 'failed');
-      assert.deepEqual(counts(status), {
-        inspect: { succeeded: 3 },
-        check: { succeeded: 2, failed: 1 },
-        report: { succeeded: 1, failed: 1, blocked: 1 },
-        catalog: { succeeded: 1 },
-      });
-      const check = status.stages.find((s) => s.name === 'check')!;
-      assert.deepEqual(
-        check.failures.map((f) => [f.index, f.exitCode, f.reason]),
-        [[1, 137, 'OutOfMemoryError: Container killed due to memory usage']],
-      );
-      const text = await geobatch(['status', runUri], { env: userEnv() });
-      assert.match(
-        text.stdout,
-        /check\[1\] \(b\): exit 137: Essential container in task exited; OutOfMemoryError/,
-      );
-      assert.match(text.stdout, /1 task\(s\) blocked: a task they wait for failed/);
-    });
+        const status = await statusOf(runUri);
+        assert.equal(status.state, 'failed');
+        assert.deepEqual(counts(status), {
+          inspect: { succeeded: 3 },
+          check: { succeeded: 2, failed: 1 },
+          report: { succeeded: 1, failed: 1, blocked: 1 },
+          catalog: { succeeded: 1 },
+        });
+        const check = status.stages.find((s) => s.name === 'check')!;
+        assert.deepEqual(
+          check.failures.map((f) => [f.index, f.exitCode, f.reason]),
+          [[1, 137, 'OutOfMemoryError: Container killed due to memory usage']],
+        );
+        const text = await geobatch(['status', runUri]);
+        assert.match(
+          text.stdout,
+          /check\[1\] \(b\): exit 137: Essential container in task exited; OutOfMemoryError/,
+        );
+        assert.match(text.stdout, /1 task\(s\) blocked: a task they wait for failed/);
+      },
+    );
 
-    test('resume resubmits only the unfinished tasks, which then finish', async () => {
+    test('resume resubmits only the unfinished tasks, which then finish', { timeout: 60_000 }, async () => {
       const before = batch.aws.calls('SubmitJob').length;
-      const result = await geobatch(['resume', runUri], { env: userEnv() });
+      const result = await geobatch(['resume', runUri]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /^resubmitted \(resume 1\) run/);
       const calls = submitsSince(before);
@@ -410,7 +458,7 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
 
     test(
       'after resume, logs of a task that had finished show the attempt that wrote its marker',
-      { todo: todo14 },
+      { todo: todo14, timeout: 60_000 },
       async () => {
         // check[0] finished in the first submission and was resubmitted only as part of the N_TO_N union
         const log = await logs([runUri, 'check', '--index', '0']);
@@ -421,11 +469,14 @@ describe('geobatch --runner batch end to end (executing stand-in)', { timeout: 8
     );
   });
 
-  test('cancel while jobs are RUNNABLE and RUNNING terminates them, dependents first', async () => {
-    const file = join(dir, 'ecancel.yaml');
-    await writeFile(
-      file,
-      `version: 1
+  test(
+    'cancel while jobs are RUNNABLE and RUNNING terminates them, dependents first',
+    { timeout: 60_000 },
+    async () => {
+      const file = join(dir, 'ecancel.yaml');
+      await writeFile(
+        file,
+        `version: 1
 name: ecancel
 inputs:
   scenes: s3://${raw}/scenes/*.tif
@@ -433,81 +484,83 @@ stages:
   slow: { job: smoke, foreach: scenes, params: { sleepMs: 30000 } }
   after: { job: smoke, foreach: slow }
 `,
-    );
-    const runUri = `s3://${runs}/runs/ecancel`;
-    const run = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri], {
-      env: userEnv(),
-    });
-    assert.equal(run.code, 0, run.stderr);
-    const slow = (i: number) => child('ecancel', 'slow', i);
-    // two containers at most: two children running (and logging), the third waits in RUNNABLE
-    await batch.waitFor(
-      () =>
-        jobsOf('ecancel').filter((j) => j.stage === 'slow' && j.status === 'RUNNING').length === 2 &&
-        jobsOf('ecancel').some((j) => j.stage === 'slow' && j.status === 'RUNNABLE'),
-      20_000,
-      'two slow children RUNNING and one RUNNABLE',
-    );
-    // SIGTERM should reach tasks that are working, not processes still starting
-    await batch.waitFor(
-      () =>
-        jobsOf('ecancel')
-          .filter((j) => j.currentLogStream)
-          .filter((j) => batch.logLines(j.currentLogStream!).some((l) => / INFO task slow\[/.test(l)))
-          .length === 2,
-      20_000,
-      'the two running tasks to log their start',
-    );
-    const running = await statusOf(runUri);
-    assert.equal(running.state, 'running');
-    assert.deepEqual(counts(running), { slow: { running: 2, runnable: 1 }, after: { pending: 3 } });
-    const early = await geobatch(['resume', runUri], { env: userEnv() });
-    assert.equal(early.code, 1);
-    assert.match(early.stderr, /2 job\(s\) of this run are still active \(slow PENDING, after SUBMITTED\)/);
+      );
+      const runUri = `s3://${runs}/runs/ecancel`;
+      const run = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri]);
+      assert.equal(run.code, 0, run.stderr);
+      const slow = (i: number) => child('ecancel', 'slow', i);
+      // two containers at most: two children running (and logging), the third waits in RUNNABLE
+      await batch.waitFor(
+        () =>
+          jobsOf('ecancel').filter((j) => j.stage === 'slow' && j.status === 'RUNNING').length === 2 &&
+          jobsOf('ecancel').some((j) => j.stage === 'slow' && j.status === 'RUNNABLE'),
+        20_000,
+        'two slow children RUNNING and one RUNNABLE',
+      );
+      // SIGTERM should reach tasks that are working, not processes still starting
+      await batch.waitFor(
+        () =>
+          jobsOf('ecancel')
+            .filter((j) => j.currentLogStream)
+            .filter((j) => batch.logLines(j.currentLogStream!).some((l) => / INFO task slow\[/.test(l)))
+            .length === 2,
+        20_000,
+        'the two running tasks to log their start',
+      );
+      const running = await statusOf(runUri);
+      assert.equal(running.state, 'running');
+      assert.deepEqual(counts(running), { slow: { running: 2, runnable: 1 }, after: { pending: 3 } });
+      const early = await geobatch(['resume', runUri]);
+      assert.equal(early.code, 1);
+      assert.match(early.stderr, /2 job\(s\) of this run are still active \(slow PENDING, after SUBMITTED\)/);
 
-    const before = batch.aws.calls('TerminateJob').length;
-    const result = await geobatch(['cancel', runUri, '--reason', 'e2e cancel'], { env: userEnv() });
-    assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /^run \S+: stopped 2 job\(s\) \(slow, after\)\n/);
-    const record = await readBatchRecord(storage, runUri);
-    const ids = new Map(record!.submissions[0]!.jobs.map((j) => [j.stage, j.jobId]));
-    assert.deepEqual(batch.aws.calls('TerminateJob').slice(before), [
-      { jobId: ids.get('after'), reason: 'e2e cancel' },
-      { jobId: ids.get('slow'), reason: 'e2e cancel' },
-    ]);
-    await batch.settled(15_000);
-    const stopped = [0, 1, 2].map(slow).filter((j) => j.history.includes('RUNNING'));
-    const queued = [0, 1, 2].map(slow).filter((j) => !j.history.includes('RUNNING'));
-    assert.equal(stopped.length, 2, JSON.stringify(jobsOf('ecancel'), null, 1));
-    assert.equal(queued.length, 1);
-    for (const j of [...stopped, ...queued]) {
-      assert.equal(j.status, 'FAILED');
-      assert.equal(j.statusReason, 'e2e cancel');
-    }
-    assert.deepEqual(queued[0]!.attempts, [], 'a cancelled queued task never ran');
-    // the running containers got SIGTERM and stopped themselves (no marker, no retry)
-    for (const j of stopped) {
-      assert.equal(j.attempts.length, 1);
-      assert.notEqual(j.attempts[0]!.exitCode, 0);
-    }
-    for (let i = 0; i < 3; i++)
-      assert.equal(await storage.stat(runLayout(runUri).marker('slow', i)), undefined);
-    // dependents were terminated first, so they are cancelled, not failed as 'Dependent Job failed'
-    for (const i of [0, 1, 2]) {
-      assert.equal(child('ecancel', 'after', i).status, 'FAILED');
-      assert.equal(child('ecancel', 'after', i).statusReason, 'e2e cancel');
-    }
-    const status = await statusOf(runUri);
-    assert.equal(status.state, 'cancelled');
-  });
+      const before = batch.aws.calls('TerminateJob').length;
+      const result = await geobatch(['cancel', runUri, '--reason', 'e2e cancel']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^run \S+: stopped 2 job\(s\) \(slow, after\)\n/);
+      const record = await readBatchRecord(storage, runUri);
+      const ids = new Map(record!.submissions[0]!.jobs.map((j) => [j.stage, j.jobId]));
+      assert.deepEqual(batch.aws.calls('TerminateJob').slice(before), [
+        { jobId: ids.get('after'), reason: 'e2e cancel' },
+        { jobId: ids.get('slow'), reason: 'e2e cancel' },
+      ]);
+      await batch.settled(15_000);
+      const stopped = [0, 1, 2].map(slow).filter((j) => j.history.includes('RUNNING'));
+      const queued = [0, 1, 2].map(slow).filter((j) => !j.history.includes('RUNNING'));
+      assert.equal(stopped.length, 2, JSON.stringify(jobsOf('ecancel'), null, 1));
+      assert.equal(queued.length, 1);
+      for (const j of [...stopped, ...queued]) {
+        assert.equal(j.status, 'FAILED');
+        assert.equal(j.statusReason, 'e2e cancel');
+      }
+      assert.deepEqual(queued[0]!.attempts, [], 'a cancelled queued task never ran');
+      // the running containers got SIGTERM and stopped themselves (no marker, no retry)
+      for (const j of stopped) {
+        assert.equal(j.attempts.length, 1);
+        assert.notEqual(j.attempts[0]!.exitCode, 0);
+      }
+      for (let i = 0; i < 3; i++)
+        assert.equal(await storage.stat(runLayout(runUri).marker('slow', i)), undefined);
+      // dependents were terminated first, so they are cancelled, not failed as 'Dependent Job failed'
+      for (const i of [0, 1, 2]) {
+        assert.equal(child('ecancel', 'after', i).status, 'FAILED');
+        assert.equal(child('ecancel', 'after', i).statusReason, 'e2e cancel');
+      }
+      const status = await statusOf(runUri);
+      assert.equal(status.state, 'cancelled');
+    },
+  );
 
   describe('a container killed after it wrote its completion marker', () => {
     let runUri = '';
-    test('Batch reports the task FAILED (exit 137) and fails its dependent; resume, going by the markers, completes the run', async () => {
-      const file = join(dir, 'ekill.yaml');
-      await writeFile(
-        file,
-        `version: 1
+    test(
+      'Batch reports the task FAILED (exit 137) and fails its dependent; resume, going by the markers, completes the run',
+      { timeout: 60_000 },
+      async () => {
+        const file = join(dir, 'ekill.yaml');
+        await writeFile(
+          file,
+          `version: 1
 name: ekill
 inputs:
   scenes: s3://${raw}/scenes/*.tif
@@ -515,54 +568,61 @@ stages:
   first: { job: smoke, foreach: scenes }
   second: { job: smoke, foreach: first }
 `,
-      );
-      runUri = `s3://${runs}/runs/ekill`;
-      const run = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri], {
-        env: userEnv(),
-      });
-      assert.equal(run.code, 0, run.stderr);
-      await batch.settled(30_000);
-      const killed = child('ekill', 'first', 2);
-      assert.equal(killed.status, 'FAILED');
-      assert.equal(killed.attempts[0]!.exitCode, 137);
-      assert.ok(await storage.stat(runLayout(runUri).marker('first', 2)));
-      // Batch fails what waits for it, although its work is done
-      assert.equal(child('ekill', 'second', 2).statusReason, 'Dependent Job failed');
-      const log = await logs([runUri, 'first', '--index', '2']);
-      assert.match(log.lines.at(-1)!, /^first\[2\] done in \d+ ms$/, 'the killed attempt finished its task');
+        );
+        runUri = `s3://${runs}/runs/ekill`;
+        const run = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri]);
+        assert.equal(run.code, 0, run.stderr);
+        await batch.settled(30_000);
+        const killed = child('ekill', 'first', 2);
+        assert.equal(killed.status, 'FAILED');
+        assert.equal(killed.attempts[0]!.exitCode, 137);
+        assert.ok(await storage.stat(runLayout(runUri).marker('first', 2)));
+        // Batch fails what waits for it, although its work is done
+        assert.equal(child('ekill', 'second', 2).statusReason, 'Dependent Job failed');
+        const log = await logs([runUri, 'first', '--index', '2']);
+        assert.match(
+          log.lines.at(-1)!,
+          /^first\[2\] done in \d+ ms$/,
+          'the killed attempt finished its task',
+        );
 
-      // resume goes by the markers: only second[2], as a plain job with nothing to wait for
-      const before = batch.aws.calls('SubmitJob').length;
-      const resume = await geobatch(['resume', runUri], { env: userEnv() });
-      assert.equal(resume.code, 0, resume.stderr);
-      assert.deepEqual(
-        submitsSince(before).map((c) => [
-          (c.containerOverrides as { command: string[] }).command.slice(2),
-          c.arrayProperties,
-          c.dependsOn,
-        ]),
-        [[['second', '--index', '2'], undefined, undefined]],
-      );
-      await batch.settled(30_000);
-      const again = await geobatch(['resume', runUri], { env: userEnv() });
-      assert.equal(again.code, 0, again.stderr);
-      assert.match(
-        again.stdout,
-        /^run \S+ is complete: every task has a completion marker; nothing to submit$/m,
-      );
-    });
+        // resume goes by the markers: only second[2], as a plain job with nothing to wait for
+        const before = batch.aws.calls('SubmitJob').length;
+        const resume = await geobatch(['resume', runUri]);
+        assert.equal(resume.code, 0, resume.stderr);
+        assert.deepEqual(
+          submitsSince(before).map((c) => [
+            (c.containerOverrides as { command: string[] }).command.slice(2),
+            c.arrayProperties,
+            c.dependsOn,
+          ]),
+          [[['second', '--index', '2'], undefined, undefined]],
+        );
+        await batch.settled(30_000);
+        const again = await geobatch(['resume', runUri]);
+        assert.equal(again.code, 0, again.stderr);
+        assert.match(
+          again.stdout,
+          /^run \S+ is complete: every task has a completion marker; nothing to submit$/m,
+        );
+      },
+    );
 
-    test('status counts the task with a marker as done, agreeing with resume', { todo: todo15 }, async () => {
-      const status = await statusOf(runUri);
-      // resume has nothing left to submit, so status must not say the run failed
-      assert.deepEqual(counts(status), { first: { succeeded: 3 }, second: { succeeded: 3 } });
-      assert.equal(status.state, 'succeeded');
-    });
+    test(
+      'status counts the task with a marker as done, agreeing with resume',
+      { todo: todo15, timeout: 60_000 },
+      async () => {
+        const status = await statusOf(runUri);
+        // resume has nothing left to submit, so status must not say the run failed
+        assert.deepEqual(counts(status), { first: { succeeded: 3 }, second: { succeeded: 3 } });
+        assert.equal(status.state, 'succeeded');
+      },
+    );
   });
 
   test(
     "--image-tag registers revisions without CloudFormation's reserved tags and runs with them",
-    { todo: todo12 },
+    { todo: todo12, timeout: 60_000 },
     async () => {
       const file = join(dir, 'eimage.yaml');
       await writeFile(
@@ -577,10 +637,18 @@ stages:
       );
       const runUri = `s3://${runs}/runs/eimage`;
       const before = batch.aws.calls('RegisterJobDefinition').length;
-      const run = await geobatch(
-        ['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri, '--image-tag', 't2'],
-        { env: userEnv() },
-      );
+      const run = await geobatch([
+        'run',
+        file,
+        '--runner',
+        'batch',
+        '--env',
+        'dev',
+        '--run',
+        runUri,
+        '--image-tag',
+        't2',
+      ]);
       assert.equal(run.code, 0, run.stderr);
       const registered = batch.aws.calls('RegisterJobDefinition').slice(before);
       assert.equal(registered.length, 1);
@@ -593,7 +661,7 @@ stages:
   describe('a refused first SubmitJob', () => {
     const runUri = () => `s3://${runs}/runs/erefuse`;
     let stderr = '';
-    test("run fails with Batch's reason and submits nothing", async () => {
+    test("run fails with Batch's reason and submits nothing", { timeout: 60_000 }, async () => {
       const file = join(dir, 'erefuse.yaml');
       await writeFile(
         file,
@@ -605,32 +673,34 @@ stages:
   first: { job: smoke, foreach: scenes }
 `,
       );
-      const run = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri()], {
-        env: userEnv(),
-      });
+      const run = await geobatch(['run', file, '--runner', 'batch', '--env', 'dev', '--run', runUri()]);
       assert.equal(run.code, 1);
       assert.match(run.stderr, /You have exceeded the job submission quota/);
       assert.equal(jobsOf('erefuse').length, 0);
       stderr = run.stderr;
     });
 
-    test('the error names the run', { todo: todo13 }, () => {
+    test('the error names the run', { todo: todo13, timeout: 60_000 }, () => {
       assert.ok(stderr.includes(runUri()), stderr);
     });
 
-    test('the run stays a Batch run: resume submits it to Batch', { todo: todo13 }, async () => {
-      refusing = false;
-      const before = batch.aws.calls('SubmitJob').length;
-      const resume = await geobatch(['resume', runUri()], { env: userEnv() });
-      assert.equal(resume.code, 0, resume.stderr);
-      assert.equal(
-        submitsSince(before).length,
-        1,
-        'resume submitted the stage to Batch, not on this machine',
-      );
-      await batch.settled(30_000);
-      const status = await statusOf(runUri());
-      assert.deepEqual(counts(status), { first: { succeeded: 3 } });
-    });
+    test(
+      'the run stays a Batch run: resume submits it to Batch',
+      { todo: todo13, timeout: 60_000 },
+      async () => {
+        refusing = false;
+        const before = batch.aws.calls('SubmitJob').length;
+        const resume = await geobatch(['resume', runUri()]);
+        assert.equal(resume.code, 0, resume.stderr);
+        assert.equal(
+          submitsSince(before).length,
+          1,
+          'resume submitted the stage to Batch, not on this machine',
+        );
+        await batch.settled(30_000);
+        const status = await statusOf(runUri());
+        assert.deepEqual(counts(status), { first: { succeeded: 3 } });
+      },
+    );
   });
 });
