@@ -688,12 +688,16 @@ stages:
       'the run stays a Batch run: resume submits it to Batch',
       { todo: todo13, timeout: 60_000 },
       async () => {
+        // status asks Batch about a Batch run, never shows the local table
+        const before = await geobatch(['status', runUri(), '--json']);
+        assert.equal(before.code, 0, before.stderr);
+        assert.equal((JSON.parse(before.stdout) as { env?: string }).env, 'dev', before.stdout);
         refusing = false;
-        const before = batch.aws.calls('SubmitJob').length;
+        const submitted = batch.aws.calls('SubmitJob').length;
         const resume = await geobatch(['resume', runUri()]);
         assert.equal(resume.code, 0, resume.stderr);
         assert.equal(
-          submitsSince(before).length,
+          submitsSince(submitted).length,
           1,
           'resume submitted the stage to Batch, not on this machine',
         );

@@ -285,9 +285,9 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
       if (!parent.children || isFinal(parent.status)) continue;
       const children = parent.children;
       if (children.every((c) => isFinal(c.status))) {
+        // an array parent fails when any child failed, once every child has finished
         const failed = children.some((c) => c.status === 'FAILED');
-        if (failed) setState(parent, 'FAILED', 'Array Child Job failed');
-        else setState(parent, 'SUCCEEDED');
+        setState(parent, failed ? 'FAILED' : 'SUCCEEDED');
       } else if (
         parent.status === 'SUBMITTED' &&
         children.some((c) => !['SUBMITTED', 'PENDING'].includes(c.status))
