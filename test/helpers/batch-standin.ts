@@ -338,10 +338,11 @@ export async function startBatchStandin(options: StandinOptions): Promise<BatchS
   /** Collects a container's output as log events, one per line (a line may span chunks). */
   const logWriter = (stream: string) => {
     let partial = '';
-    const events = logs.get(stream) ?? [];
-    logs.set(stream, events);
+    // as with CloudWatch Logs, the stream exists from its first event on
     const push = (line: string) => {
       const now = Date.now();
+      const events = logs.get(stream) ?? [];
+      logs.set(stream, events);
       events.push({ timestamp: now, message: line, ingestionTime: now });
     };
     return {
