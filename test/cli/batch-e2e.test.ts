@@ -150,6 +150,7 @@ before(async () => {
       if (jobName.startsWith('efail-') && !resumed(jobName)) {
         if (stage === 'check' && arrayIndex === 1) return 'oom-kill';
         if (stage === 'report' && arrayIndex === 0) return 'oom-kill';
+        if (stage === 'catalog') return 'oom-kill';
       }
       if (jobName.startsWith('ekill-') && !resumed(jobName) && arrayIndex === 2) return 'killed-after-exit';
       return undefined;
@@ -402,13 +403,15 @@ describe('geobatch --runner batch end to end (executing stand-in)', () => {
           inspect: { succeeded: 3 },
           check: { succeeded: 2, failed: 1 },
           report: { succeeded: 1, failed: 1, blocked: 1 },
-          catalog: { succeeded: 1 },
+          catalog: { failed: 1 },
         });
-        const check = status.stages.find((s) => s.name === 'check')!;
-        assert.deepEqual(
-          check.failures.map((f) => [f.index, f.exitCode, f.reason]),
-          [[1, 137, 'OutOfMemoryError: Container killed due to memory usage']],
-        );
+        const failures = (stage: string) =>
+          status.stages.find((s) => s.name === stage)!.failures.map((f) => [f.index, f.exitCode, f.reason]);
+        const oom = 'OutOfMemoryError: Container killed due to memory usage';
+        assert.deepEqual(failures('check'), [[1, 137, oom]]);
+        assert.deepEqual(failures('report'), [[0, 137, oom]]);
+        // a plain job's failure comes from its own container, not from ListJobs
+        assert.deepEqual(failures('catalog'), [[0, 137, oom]]);
         const text = await geobatch(['status', runUri]);
         assert.match(
           text.stdout,
@@ -436,6 +439,7 @@ describe('geobatch --runner batch end to end (executing stand-in)', () => {
         [
           [`efail-check-${runId}-r1`, ['check', '--indexes', '0-1'], 2, undefined],
           [`efail-report-${runId}-r1`, ['report', '--indexes', '0-1'], 2, ['N_TO_N']],
+          [`efail-catalog-${runId}-r1`, ['catalog'], undefined, undefined],
         ],
       );
       await batch.settled(60_000);
@@ -599,6 +603,9 @@ stages:
           [[['second', '--index', '2'], undefined, undefined]],
         );
         await batch.settled(30_000);
+        const resumedLog = await logs([runUri, 'second', '--index', '2']);
+        assert.equal(resumedLog.code, 0, resumedLog.stderr);
+        assert.match(resumedLog.lines.at(-1)!, /^second\[2\] done in \d+ ms$/);
         const again = await geobatch(['resume', runUri]);
         assert.equal(again.code, 0, again.stderr);
         assert.match(
