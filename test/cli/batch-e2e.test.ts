@@ -24,10 +24,6 @@ import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 const account = '123456789012';
 const region = 'eu-west-1';
 const items = ['a', 'b', 'c'];
-const todo14 = 'needs issue 13 item 14 (runner branch)';
-const todo15 = 'needs issue 13 item 15 (runner branch)';
-const todo13 = 'needs issue 13 item 13 (runner branch)';
-const todo12 = 'needs issue 13 item 12 (runner branch)';
 
 let s3: S3rverHandle;
 let batch: BatchStandin;
@@ -462,7 +458,7 @@ describe('geobatch --runner batch end to end (executing stand-in)', () => {
 
     test(
       'after resume, logs of a task that had finished show the attempt that wrote its marker',
-      { todo: todo14, timeout: 60_000 },
+      { timeout: 60_000 },
       async () => {
         // check[0] finished in the first submission and was resubmitted only as part of the N_TO_N union
         const log = await logs([runUri, 'check', '--index', '0']);
@@ -617,7 +613,7 @@ stages:
 
     test(
       'status counts the task with a marker as done, agreeing with resume',
-      { todo: todo15, timeout: 60_000 },
+      { timeout: 60_000 },
       async () => {
         const status = await statusOf(runUri);
         // resume has nothing left to submit, so status must not say the run failed
@@ -629,7 +625,7 @@ stages:
 
   test(
     "--image-tag registers revisions without CloudFormation's reserved tags and runs with them",
-    { todo: todo12, timeout: 60_000 },
+    { timeout: 60_000 },
     async () => {
       const file = join(dir, 'eimage.yaml');
       await writeFile(
@@ -687,31 +683,27 @@ stages:
       stderr = run.stderr;
     });
 
-    test('the error names the run', { todo: todo13, timeout: 60_000 }, () => {
+    test('the error names the run', { timeout: 60_000 }, () => {
       assert.ok(stderr.includes(runUri()), stderr);
     });
 
-    test(
-      'the run stays a Batch run: resume submits it to Batch',
-      { todo: todo13, timeout: 60_000 },
-      async () => {
-        // status asks Batch about a Batch run, never shows the local table
-        const before = await geobatch(['status', runUri(), '--json']);
-        assert.equal(before.code, 0, before.stderr);
-        assert.equal((JSON.parse(before.stdout) as { env?: string }).env, 'dev', before.stdout);
-        refusing = false;
-        const submitted = batch.aws.calls('SubmitJob').length;
-        const resume = await geobatch(['resume', runUri()]);
-        assert.equal(resume.code, 0, resume.stderr);
-        assert.equal(
-          submitsSince(submitted).length,
-          1,
-          'resume submitted the stage to Batch, not on this machine',
-        );
-        await batch.settled(30_000);
-        const status = await statusOf(runUri());
-        assert.deepEqual(counts(status), { first: { succeeded: 3 } });
-      },
-    );
+    test('the run stays a Batch run: resume submits it to Batch', { timeout: 60_000 }, async () => {
+      // status asks Batch about a Batch run, never shows the local table
+      const before = await geobatch(['status', runUri(), '--json']);
+      assert.equal(before.code, 0, before.stderr);
+      assert.equal((JSON.parse(before.stdout) as { env?: string }).env, 'dev', before.stdout);
+      refusing = false;
+      const submitted = batch.aws.calls('SubmitJob').length;
+      const resume = await geobatch(['resume', runUri()]);
+      assert.equal(resume.code, 0, resume.stderr);
+      assert.equal(
+        submitsSince(submitted).length,
+        1,
+        'resume submitted the stage to Batch, not on this machine',
+      );
+      await batch.settled(30_000);
+      const status = await statusOf(runUri());
+      assert.deepEqual(counts(status), { first: { succeeded: 3 } });
+    });
   });
 });
