@@ -197,7 +197,9 @@ export class BatchCompute extends Construct {
   private createInstanceRole(): iam.Role {
     const role = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Batch container instances: lets the ECS agent register and report',
+      description:
+        'Batch container instances: the ECS agent registers and reports; its AWS-managed policy ' +
+        'may also pull any image of the account and write to any log group',
       managedPolicies: [
         iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role'),
       ],
@@ -206,7 +208,8 @@ export class BatchCompute extends Construct {
       id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
       reason:
         'AWS Batch requires its container instances to carry the ECS instance role; AWS maintains this managed ' +
-        'policy in step with the ECS agent. Jobs do not use it: they get their own job role.',
+        'policy in step with the ECS agent. It also allows ECR pulls and log writes on any resource, so on EC2 the ' +
+        'execution role is no limit for the host; job containers cannot reach it (IMDSv2, hop limit 1).',
     });
     return role;
   }

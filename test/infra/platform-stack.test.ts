@@ -494,6 +494,39 @@ describe('IAM', () => {
     assert.equal(buckets.size, 3);
   });
 
+  it('on EC2 the instance role, not only the execution role, may pull images and write logs (README says so)', () => {
+    const managed = 'service-role/AmazonEC2ContainerServiceforEC2Role';
+    for (const kind of ['cpu', 'gpu'] as const) {
+      const role = stack.compute[kind].instanceRole;
+      const props = json.Resources[idOf(role as { node: { defaultChild?: unknown } })]?.Properties as Props;
+      assert.deepEqual(
+        (props.ManagedPolicyArns as unknown[]).map((arn) => String(evaluate(arn, json))),
+        [`arn:aws:iam::aws:policy/${managed}`],
+      );
+      assert.equal(props.Policies, undefined);
+      const roleId = idOf(role as { node: { defaultChild?: unknown } });
+      assert.deepEqual(
+        resourcesOf('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Roles).includes(roleId)),
+        [],
+        'no policy of ours is added to it',
+      );
+      assert.match(
+        String(props.Description),
+        /may also pull any image of the account and write to any log group/,
+      );
+    }
+    // the ECS agent uses the execution role for pulls and awslogs because every definition names it
+    for (const [id, props] of resourcesOf('AWS::Batch::JobDefinition')) {
+      const container = props.ContainerProperties as Props;
+      assert.deepEqual(
+        container.ExecutionRoleArn,
+        { 'Fn::GetAtt': [idOf(stack.jobDefinitions.executionRole), 'Arn'] },
+        id,
+      );
+      assert.deepEqual((container.LogConfiguration as Props).LogDriver, 'awslogs', id);
+    }
+  });
+
   it('Batch itself (the execution role) pulls only the images its jobs use and writes only the job log group', () => {
     const statements = statementsOfRole(stack.jobDefinitions.executionRole);
     const pulled = statements
