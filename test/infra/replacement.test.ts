@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TemplateJson } from './helpers.js';
-import { changesBetween, failingChanges } from './replacement.js';
+import { changesBetween, failingChanges, keptOnDelete, redeployConflicts } from './replacement.js';
 
 type Props = Record<string, unknown>;
 
@@ -217,5 +217,71 @@ describe('changesBetween', () => {
   it('refuses to guess about a resource type it has no rules for', () => {
     const odd = (v: string) => template({ X: { Type: 'AWS::Odd::Thing', Properties: { V: v } } });
     assert.throws(() => changesBetween(odd('1'), odd('2')), /no createOnlyProperties for AWS::Odd::Thing/);
+  });
+});
+
+describe('redeployConflicts (a new stack where `cdk destroy` kept resources)', () => {
+  const group = (props: Props, deletionPolicy?: string) => ({
+    Type: 'AWS::Logs::LogGroup',
+    Properties: props,
+    ...(deletionPolicy ? { DeletionPolicy: deletionPolicy } : {}),
+  });
+  const retained = template({ G: group({ LogGroupName: '/x' }, 'Retain') });
+
+  it('finds what destroy keeps: retained resources, with their fixed names', () => {
+    const kept = keptOnDelete(
+      template({
+        G: group({ LogGroupName: '/x' }, 'Retain'),
+        B: { Type: 'AWS::S3::Bucket', Properties: {}, DeletionPolicy: 'Retain' } as never,
+        D: group({ LogGroupName: '/deleted' }, 'Delete'),
+      }),
+    );
+    assert.deepEqual(kept, [
+      { logicalId: 'G', type: 'AWS::Logs::LogGroup', name: '/x' },
+      { logicalId: 'B', type: 'AWS::S3::Bucket' },
+    ]);
+  });
+
+  it('fails on a kept name unless CloudFormation imports it', () => {
+    const kept = keptOnDelete(retained);
+    assert.deepEqual(redeployConflicts(retained, kept, { importExisting: false }), [
+      { logicalId: 'G', type: 'AWS::Logs::LogGroup', name: '/x', reason: 'already exists' },
+    ]);
+    assert.deepEqual(redeployConflicts(retained, kept, { importExisting: true }), []);
+  });
+
+  it('cannot import a resource whose DeletionPolicy is Delete, or a type without a name identifier', () => {
+    const kept = keptOnDelete(retained);
+    assert.deepEqual(
+      redeployConflicts(template({ G: group({ LogGroupName: '/x' }) }), kept, { importExisting: true }).map(
+        (c) => c.reason,
+      ),
+      ['already exists, and importing it needs DeletionPolicy Retain'],
+    );
+    const queue = (extra: Record<string, unknown>) =>
+      template({ Q: { Type: 'AWS::Batch::JobQueue', Properties: { JobQueueName: 'q' }, ...extra } as never });
+    assert.deepEqual(
+      redeployConflicts(queue({}), keptOnDelete(queue({ DeletionPolicy: 'Retain' })), {
+        importExisting: true,
+      }).map((c) => c.reason),
+      ['already exists, and AWS::Batch::JobQueue cannot be imported by name'],
+    );
+  });
+
+  it('cannot import under a name the template computes', () => {
+    const computed = template({
+      G: group({ LogGroupName: { 'Fn::Join': ['', ['/', 'x']] } }, 'Retain'),
+    });
+    assert.deepEqual(
+      redeployConflicts(computed, keptOnDelete(retained), { importExisting: true }).map((c) => c.reason),
+      ['may already exist, and a name that is not a static string cannot be imported'],
+    );
+  });
+
+  it('ignores kept resources with generated names: the new stack makes new ones', () => {
+    const bucket = template({
+      B: { Type: 'AWS::S3::Bucket', Properties: {}, DeletionPolicy: 'Retain' } as never,
+    });
+    assert.deepEqual(redeployConflicts(bucket, keptOnDelete(bucket), { importExisting: false }), []);
   });
 });

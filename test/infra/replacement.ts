@@ -46,7 +46,8 @@ export const resourceRules: Readonly<Record<string, ResourceRules>> = {
     createOnly: ['InstanceProfileName', 'Path'],
     nameProperty: 'InstanceProfileName',
   },
-  'AWS::IAM::OIDCProvider': { createOnly: ['Url'] },
+  // one provider per URL and account: the URL is as good as a fixed name (its identifier is the ARN)
+  'AWS::IAM::OIDCProvider': { createOnly: ['Url'], nameProperty: 'Url' },
   'AWS::S3::Bucket': {
     createOnly: ['BucketName', 'ObjectLockEnabled', 'BucketNamePrefix', 'BucketNamespace'],
     nameProperty: 'BucketName',
@@ -344,4 +345,103 @@ export function changesBetween(before: TemplateJson, after: TemplateJson): Resou
 /** The changes an update cannot survive: replacements keeping a fixed name, and refused updates. */
 export function failingChanges(changes: readonly ResourceChange[]): ResourceChange[] {
   return changes.filter((c) => c.action === 'fails' || c.conflictingName !== undefined);
+}
+
+interface RetainableResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly DeletionPolicy?: string;
+}
+
+function resourcesOf(template: TemplateJson): [string, RetainableResource][] {
+  return Object.entries(template.Resources as Record<string, RetainableResource>);
+}
+
+const keptPolicies = ['Retain', 'RetainExceptOnCreate'];
+
+/**
+ * Types CloudFormation can import (resource-import-supported-resources) whose primary
+ * identifier is their name, as `--import-existing-resources` needs.
+ */
+const importableByName = new Set([
+  'AWS::S3::Bucket',
+  'AWS::ECR::Repository',
+  'AWS::Logs::LogGroup',
+  'AWS::IAM::Role',
+  'AWS::SSM::Parameter',
+  'AWS::Batch::JobDefinition',
+]);
+
+export interface KeptResource {
+  readonly logicalId: string;
+  readonly type: string;
+  /** Its fixed name; undefined when CloudFormation generated one (a redeploy makes a new one). */
+  readonly name?: string;
+}
+
+/** What `cdk destroy` leaves in the account: the resources whose DeletionPolicy keeps them. */
+export function keptOnDelete(template: TemplateJson): KeptResource[] {
+  return resourcesOf(template)
+    .filter(([, r]) => keptPolicies.includes(r.DeletionPolicy ?? 'Delete'))
+    .map(([logicalId, r]) => {
+      const name = fixedName(r, resourceRules[r.Type]);
+      return { logicalId, type: r.Type, ...(name !== undefined ? { name } : {}) };
+    });
+}
+
+export interface RedeployConflict {
+  readonly logicalId: string;
+  readonly type: string;
+  readonly name: string;
+  readonly reason: string;
+}
+
+/**
+ * The resources a new stack from `template` cannot create in an account still holding `kept`:
+ * those named like a kept one. With `importExisting` (`cdk deploy --import-existing-resources`),
+ * CloudFormation adopts such a resource instead when its name is a static string in the template,
+ * its DeletionPolicy is Retain or RetainExceptOnCreate and its type can be imported by name.
+ * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html
+ */
+export function redeployConflicts(
+  template: TemplateJson,
+  kept: readonly KeptResource[],
+  options: { readonly importExisting: boolean },
+): RedeployConflict[] {
+  const conflicts: RedeployConflict[] = [];
+  for (const [logicalId, r] of resourcesOf(template)) {
+    const nameProperty = resourceRules[r.Type]?.nameProperty;
+    if (!nameProperty) continue;
+    const written = r.Properties?.[nameProperty];
+    const name = typeof written === 'string' ? written : undefined;
+    const same = kept.find((k) => k.type === r.Type && k.name !== undefined && k.name === name);
+    if (!same) continue;
+    const base = { logicalId, type: r.Type, name: same.name! };
+    if (!options.importExisting) {
+      conflicts.push({ ...base, reason: 'already exists' });
+    } else if (!importableByName.has(r.Type)) {
+      conflicts.push({ ...base, reason: `already exists, and ${r.Type} cannot be imported by name` });
+    } else if (!keptPolicies.includes(r.DeletionPolicy ?? 'Delete')) {
+      conflicts.push({ ...base, reason: 'already exists, and importing it needs DeletionPolicy Retain' });
+    }
+  }
+  // a kept resource whose name the template now computes is not matched by auto-import either
+  if (options.importExisting) {
+    for (const k of kept) {
+      if (k.name === undefined) continue;
+      const nameProperty = resourceRules[k.type]?.nameProperty;
+      const dynamic = resourcesOf(template).find(
+        ([, r]) => r.Type === k.type && nameProperty && typeof r.Properties?.[nameProperty] === 'object',
+      );
+      if (dynamic && !conflicts.some((c) => c.name === k.name)) {
+        conflicts.push({
+          logicalId: dynamic[0],
+          type: k.type,
+          name: k.name,
+          reason: 'may already exist, and a name that is not a static string cannot be imported',
+        });
+      }
+    }
+  }
+  return conflicts.sort((x, y) => x.logicalId.localeCompare(y.logicalId));
 }

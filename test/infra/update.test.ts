@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ciEnvironments, platformStacks, type TemplateJson } from './helpers.js';
-import { changesBetween, failingChanges, type ResourceChange } from './replacement.js';
+import {
+  changesBetween,
+  failingChanges,
+  keptOnDelete,
+  redeployConflicts,
+  type ResourceChange,
+} from './replacement.js';
 
 function templateOf(env: 'dev' | 'prod', settings: Record<string, unknown> = {}): TemplateJson {
   const { stacks } = platformStacks({
@@ -66,3 +72,49 @@ for (const env of ['dev', 'prod'] as const) {
     });
   });
 }
+
+describe('deploying again after cdk destroy', () => {
+  const conflicts = (env: 'dev' | 'prod', settings: Record<string, unknown>, importExisting: boolean) => {
+    const template = templateOf(env, settings);
+    return redeployConflicts(template, keptOnDelete(template), { importExisting }).map(
+      (c) => `${c.type} ${c.name}: ${c.reason}`,
+    );
+  };
+
+  it('prod keeps its log group and repositories, whose names a plain deploy collides with', () => {
+    assert.deepEqual(conflicts('prod', {}, false), [
+      'AWS::ECR::Repository geobatch/prod/cpu: already exists',
+      'AWS::ECR::Repository geobatch/prod/gpu: already exists',
+      'AWS::Logs::LogGroup /geobatch/prod/jobs: already exists',
+    ]);
+  });
+
+  it('prod adopts all of them with cdk deploy --import-existing-resources, fixed bucket names too', () => {
+    assert.deepEqual(conflicts('prod', {}, true), []);
+    const named = {
+      buckets: {
+        rawName: 'example-geobatch-raw',
+        processedName: 'example-geobatch-processed',
+        runsName: 'example-geobatch-runs',
+      },
+    };
+    assert.deepEqual(
+      conflicts('prod', named, false).filter((c) => c.startsWith('AWS::S3::Bucket')),
+      [
+        'AWS::S3::Bucket example-geobatch-processed: already exists',
+        'AWS::S3::Bucket example-geobatch-raw: already exists',
+        'AWS::S3::Bucket example-geobatch-runs: already exists',
+      ],
+    );
+    assert.deepEqual(conflicts('prod', named, true), []);
+  });
+
+  it('dev keeps only buckets with generated names, so it deploys again as it is', () => {
+    const template = templateOf('dev');
+    assert.deepEqual(
+      keptOnDelete(template).map((k) => [k.type, k.name]),
+      Array.from({ length: 4 }, () => ['AWS::S3::Bucket', undefined]),
+    );
+    assert.deepEqual(conflicts('dev', {}, false), []);
+  });
+});
