@@ -43,6 +43,21 @@ for (const env of ['dev', 'prod'] as const) {
       }
     });
 
+    it('retags a multi-node environment without replacing its placement group (create-only tags too)', () => {
+      const multiNode = {
+        compute: { gpu: { spot: false, multiNode: true, instanceTypes: ['p4d.24xlarge'] } },
+      };
+      const changes = changesBetween(
+        templateOf(env, multiNode),
+        templateOf(env, { ...multiNode, tags: { 'cost-center': 'vision' } }),
+      );
+      assert.deepEqual(summary(failingChanges(changes)), []);
+      assert.deepEqual(
+        changes.filter((c) => c.type === 'AWS::EC2::PlacementGroup'),
+        [],
+      );
+    });
+
     it('changes instance types as an infrastructure update of the compute environments, replacing nothing', () => {
       const before = templateOf(env);
       const after = templateOf(env, {
