@@ -54,6 +54,14 @@ export interface BatchComputeProps {
    */
   readonly runnableTimeout?: Duration;
   /**
+   * How long jobs running on an instance may go on when an infrastructure update (new instance
+   * types, launch template, AMI...) replaces the instances; they are never terminated early.
+   * Set it to the longest job timeout: Batch's default of 30 minutes would end a training job.
+   * @default Duration.minutes(7200) - Batch's maximum
+   * @see https://docs.aws.amazon.com/batch/latest/userguide/infrastructure-updates.html
+   */
+  readonly updateTimeout?: Duration;
+  /**
    * Allow multi-node parallel jobs: on-demand only, one instance type, a cluster placement group.
    * @default false
    */
@@ -84,6 +92,8 @@ export class BatchCompute extends Construct {
   /** The most vCPUs one job can get: the largest cap among the compute environments. */
   readonly maxvCpus: number;
   readonly gpu: boolean;
+  /** How long running jobs may go on during an infrastructure update. */
+  readonly updateTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: BatchComputeProps) {
     super(scope, id);
@@ -91,9 +101,11 @@ export class BatchCompute extends Construct {
     const spot = props.spot ?? true;
     const multiNode = props.multiNode ?? false;
     const runnableTimeout = props.runnableTimeout ?? Duration.minutes(60);
+    const updateTimeout = props.updateTimeout ?? Duration.minutes(maxUpdateTimeoutMinutes);
     const fallback = spot && (props.onDemandFallback ?? true);
     const onDemandMaxvCpus = props.onDemandMaxvCpus ?? props.maxvCpus;
-    validate(id, props, { minvCpus, spot, multiNode, runnableTimeout, onDemandMaxvCpus });
+    validate(id, props, { minvCpus, spot, multiNode, runnableTimeout, onDemandMaxvCpus, updateTimeout });
+    this.updateTimeout = updateTimeout;
     this.gpu = props.gpu ?? false;
     this.maxvCpus = fallback ? Math.max(props.maxvCpus, onDemandMaxvCpus) : props.maxvCpus;
 
@@ -185,7 +197,9 @@ export class BatchCompute extends Construct {
   private createInstanceRole(): iam.Role {
     const role = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'Batch container instances: lets the ECS agent register and report',
+      description:
+        'Batch container instances: the ECS agent registers and reports; its AWS-managed policy ' +
+        'may also pull any image of the account and write to any log group',
       managedPolicies: [
         iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role'),
       ],
@@ -194,7 +208,8 @@ export class BatchCompute extends Construct {
       id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
       reason:
         'AWS Batch requires its container instances to carry the ECS instance role; AWS maintains this managed ' +
-        'policy in step with the ECS agent. Jobs do not use it: they get their own job role.',
+        'policy in step with the ECS agent. It also allows ECR pulls and log writes on any resource, so on EC2 the ' +
+        'execution role is no limit for the host; job containers cannot reach it (IMDSv2, hop limit 1).',
     });
     return role;
   }
@@ -232,6 +247,10 @@ export class BatchCompute extends Construct {
       launchTemplate: this.launchTemplate,
       instanceRole: this.instanceRole,
       updateToLatestImageVersion: true,
+      // in place (instances replaced, the environment kept), never replaced: see README "Updating"
+      replaceComputeEnvironment: false,
+      terminateOnUpdate: false,
+      updateTimeout: this.updateTimeout,
       ...(options.placementGroup ? { placementGroup: options.placementGroup } : {}),
     });
     // Batch reads '$Default' of the template once, at creation: name the version so that a
@@ -244,6 +263,9 @@ export class BatchCompute extends Construct {
     return environment;
   }
 }
+
+/** The longest `UpdatePolicy.JobExecutionTimeoutMinutes` Batch accepts (the API reference's range). */
+const maxUpdateTimeoutMinutes = 7200;
 
 function instanceClassOf(family: string): ec2.InstanceClass {
   const found = Object.values(ec2.InstanceClass).find((c) => c === family);
@@ -260,6 +282,7 @@ function validate(
     readonly multiNode: boolean;
     readonly runnableTimeout: Duration;
     readonly onDemandMaxvCpus: number;
+    readonly updateTimeout: Duration;
   },
 ): void {
   if (props.instanceTypes.length === 0) {
@@ -319,6 +342,16 @@ function validate(
       'instanceTypes',
       props.instanceTypes,
       "multi-node parallel jobs ('multiNode' = true) need exactly one instance type with a size",
+    );
+  }
+  const updateMinutes = resolved.updateTimeout.toMinutes({ integral: false });
+  if (!Number.isInteger(updateMinutes) || updateMinutes < 1 || updateMinutes > maxUpdateTimeoutMinutes) {
+    throw invalidProp(
+      'BatchCompute',
+      id,
+      'updateTimeout',
+      `${updateMinutes} minutes`,
+      `must be from 1 to ${maxUpdateTimeoutMinutes} minutes (Batch's limit)`,
     );
   }
   const minutes = resolved.runnableTimeout.toMinutes({ integral: false });

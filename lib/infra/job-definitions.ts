@@ -68,7 +68,11 @@ const retryReasonSpot = 'Host EC2*';
  */
 export class CatalogJobDefinitions extends Construct {
   readonly definitions: Readonly<Record<string, CatalogJobDefinition>>;
-  /** The role Batch pulls images and writes logs with (not the jobs' role). */
+  /**
+   * The role the ECS agent pulls images and writes logs with (not the jobs' role). On EC2 it
+   * is not the only one that may: the instance role's AWS-managed policy allows both on any
+   * repository and log group.
+   */
   readonly executionRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: CatalogJobDefinitionsProps) {

@@ -35,6 +35,19 @@ export interface PlatformStackProps extends Omit<StackProps, 'env'> {
   readonly catalog?: Readonly<Record<string, CatalogEntry>>;
 }
 
+/**
+ * Types whose `Tags` CloudFormation can only set at creation: a changed cost tag would replace
+ * them, and a job queue with its fixed name cannot be replaced (the new one collides with the
+ * old), nor a compute environment without ending its jobs. They carry no cost themselves; the
+ * instances and volumes they launch are tagged through the launch templates.
+ * @see https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-batch-jobqueue.html#cfn-batch-jobqueue-tags
+ */
+export const tagsReplaceResourceTypes = [
+  'AWS::Batch::JobQueue',
+  'AWS::Batch::ComputeEnvironment',
+  'AWS::EC2::PlacementGroup',
+] as const;
+
 /** `geobatch-<env>`: the stack of one environment. */
 export function platformStackName(env: string): string {
   return `geobatch-${env}`;
@@ -84,7 +97,9 @@ export class PlatformStack extends Stack {
     const prefix = `geobatch-${env}`;
     const disposable = config.retainOnDelete ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    for (const [key, value] of Object.entries(costTags(env, config.tags))) Tags.of(this).add(key, value);
+    for (const [key, value] of Object.entries(costTags(env, config.tags))) {
+      Tags.of(this).add(key, value, { excludeResourceTypes: [...tagsReplaceResourceTypes] });
+    }
 
     this.accessLogs = new SecureBucket(this, 'AccessLogs', {
       expiration: Duration.days(config.logs.retentionDays),
@@ -130,8 +145,15 @@ export class PlatformStack extends Stack {
       flowLogsBucket: this.accessLogs.bucket,
     });
 
+    const catalog = props.catalog ?? jobCatalog;
     const computeFor = (kind: 'cpu' | 'gpu'): BatchCompute => {
       const c = config.compute[kind];
+      const longestJobSeconds = Math.max(
+        0,
+        ...Object.values(catalog)
+          .filter((entry) => entry.queue === kind)
+          .map((entry) => entry.timeoutSeconds),
+      );
       return new BatchCompute(this, kind === 'cpu' ? 'CpuCompute' : 'GpuCompute', {
         vpc: this.network.vpc,
         subnets: this.network.computeSubnets,
@@ -145,6 +167,8 @@ export class PlatformStack extends Stack {
         rootVolumeSize: Size.gibibytes(c.rootVolumeGiB),
         runnableTimeout: Duration.minutes(c.runnableTimeoutMinutes),
         multiNode: c.multiNode,
+        // an infrastructure update waits for running jobs as long as any of them may run
+        updateTimeout: Duration.minutes(Math.min(7200, Math.max(30, Math.ceil(longestJobSeconds / 60)))),
         jobQueueName: `${prefix}-${kind}`,
       });
     };
@@ -175,7 +199,7 @@ export class PlatformStack extends Stack {
 
     const images = this.images.repositories;
     this.jobDefinitions = new CatalogJobDefinitions(this, 'JobDefinitions', {
-      catalog: props.catalog ?? jobCatalog,
+      catalog,
       namePrefix: prefix,
       images: {
         cpu: ecs.ContainerImage.fromEcrRepository(images.cpu, config.imageTag),

@@ -231,7 +231,34 @@ describe('BatchCompute', () => {
     assert.equal(ec2Roles.length, 1);
   });
 
+  it('GIVEN an update timeout THEN infrastructure updates let running jobs run that long and never terminate them', () => {
+    const stack = newStack();
+    new BatchCompute(stack, 'Gpu', computeProps(stack, { updateTimeout: Duration.hours(24) }));
+    const environments = Object.values(
+      Template.fromStack(stack).findResources('AWS::Batch::ComputeEnvironment'),
+    ) as { Properties: Props }[];
+    assert.equal(environments.length, 2);
+    for (const { Properties: ce } of environments) {
+      assert.deepEqual(ce.UpdatePolicy, { TerminateJobsOnUpdate: false, JobExecutionTimeoutMinutes: 1440 });
+      // updated in place: with true, every infrastructure setting would replace the environment
+      assert.equal(ce.ReplaceComputeEnvironment, false);
+    }
+  });
+
+  it("GIVEN no update timeout THEN running jobs still get Batch's longest grace (7200 minutes), not its 30", () => {
+    const stack = newStack();
+    new BatchCompute(stack, 'Gpu', computeProps(stack));
+    Template.fromStack(stack).allResourcesProperties('AWS::Batch::ComputeEnvironment', {
+      UpdatePolicy: { TerminateJobsOnUpdate: false, JobExecutionTimeoutMinutes: 7200 },
+    });
+  });
+
   const invalid: [string, Partial<BatchComputeProps>, string][] = [
+    [
+      "an update timeout above Batch's 7200 minutes",
+      { updateTimeout: Duration.days(6) },
+      "BatchCompute 'Gpu' has 'updateTimeout' = \"8640 minutes\": must be from 1 to 7200 minutes (Batch's limit)",
+    ],
     [
       'min vCPUs above max',
       { minvCpus: 16, maxvCpus: 8 },

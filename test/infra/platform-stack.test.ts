@@ -59,9 +59,9 @@ describe('dev stack', () => {
   it('tags every taggable resource for cost allocation', () => {
     for (const type of [
       'AWS::S3::Bucket',
-      'AWS::Batch::ComputeEnvironment',
       'AWS::Batch::JobDefinition',
       'AWS::ECR::Repository',
+      'AWS::Logs::LogGroup',
     ]) {
       for (const [id, props] of resourcesOf(type)) {
         const tags = props.Tags;
@@ -72,6 +72,35 @@ describe('dev stack', () => {
         assert.ok(
           has('project', 'geobatch') && has('environment', 'dev'),
           `${type} ${id} lacks the cost tags`,
+        );
+      }
+    }
+  });
+
+  it('tags instances and volumes through the launch templates, never queues or compute environments (create-only tags)', () => {
+    for (const [id, props] of resourcesOf('AWS::EC2::LaunchTemplate')) {
+      const specs = (
+        props.LaunchTemplateData as { TagSpecifications: { ResourceType: string; Tags: unknown[] }[] }
+      ).TagSpecifications;
+      for (const kind of ['instance', 'volume']) {
+        const tags = specs.find((s) => s.ResourceType === kind)?.Tags;
+        assert.ok(
+          Array.isArray(tags) &&
+            [
+              { Key: 'project', Value: 'geobatch' },
+              { Key: 'environment', Value: 'dev' },
+            ].every((t) => tags.some((u) => JSON.stringify(u) === JSON.stringify(t))),
+          `${id} does not tag its ${kind}s`,
+        );
+      }
+    }
+    for (const type of ['AWS::Batch::JobQueue', 'AWS::Batch::ComputeEnvironment']) {
+      for (const [id, props] of resourcesOf(type)) {
+        assert.equal(props.Tags, undefined, `${type} ${id} has Tags`);
+        assert.equal(
+          (props.ComputeResources as Props | undefined)?.Tags,
+          undefined,
+          `${type} ${id} has instance Tags`,
         );
       }
     }
@@ -310,6 +339,27 @@ describe('Batch compute', () => {
     });
   }
 
+  it('updates compute environments in place and lets running jobs finish: the grace is the longest job timeout of the queue', () => {
+    for (const kind of ['cpu', 'gpu'] as const) {
+      const longest = Math.max(
+        ...Object.values(catalog)
+          .filter((e) => e.queue === kind)
+          .map((e) => e.timeoutSeconds),
+      );
+      for (const ce of stack.compute[kind].computeEnvironments) {
+        const props = json.Resources[idOf(ce)]?.Properties as Props;
+        assert.equal(props.ReplaceComputeEnvironment, false);
+        assert.deepEqual(props.UpdatePolicy, {
+          TerminateJobsOnUpdate: false,
+          JobExecutionTimeoutMinutes: Math.max(30, Math.ceil(longest / 60)),
+        });
+      }
+    }
+    // the training job's 24 hours, not Batch's default 30 minutes
+    const gpu = json.Resources[idOf(stack.compute.gpu.computeEnvironments[0]!)]?.Properties as Props;
+    assert.equal((gpu.UpdatePolicy as Props).JobExecutionTimeoutMinutes, 1440);
+  });
+
   it('pins the configured instance types (no "optimal")', () => {
     for (const [, props] of resourcesOf('AWS::Batch::ComputeEnvironment')) {
       assert.ok(
@@ -442,6 +492,39 @@ describe('IAM', () => {
       statements.flatMap((s) => JSON.stringify(s.Resource).match(/"(\w+Bucket\w+)","Arn"/g) ?? []),
     );
     assert.equal(buckets.size, 3);
+  });
+
+  it('on EC2 the instance role, not only the execution role, may pull images and write logs (README says so)', () => {
+    const managed = 'service-role/AmazonEC2ContainerServiceforEC2Role';
+    for (const kind of ['cpu', 'gpu'] as const) {
+      const role = stack.compute[kind].instanceRole;
+      const props = json.Resources[idOf(role as { node: { defaultChild?: unknown } })]?.Properties as Props;
+      assert.deepEqual(
+        (props.ManagedPolicyArns as unknown[]).map((arn) => String(evaluate(arn, json))),
+        [`arn:aws:iam::aws:policy/${managed}`],
+      );
+      assert.equal(props.Policies, undefined);
+      const roleId = idOf(role as { node: { defaultChild?: unknown } });
+      assert.deepEqual(
+        resourcesOf('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Roles).includes(roleId)),
+        [],
+        'no policy of ours is added to it',
+      );
+      assert.match(
+        String(props.Description),
+        /may also pull any image of the account and write to any log group/,
+      );
+    }
+    // the ECS agent uses the execution role for pulls and awslogs because every definition names it
+    for (const [id, props] of resourcesOf('AWS::Batch::JobDefinition')) {
+      const container = props.ContainerProperties as Props;
+      assert.deepEqual(
+        container.ExecutionRoleArn,
+        { 'Fn::GetAtt': [idOf(stack.jobDefinitions.executionRole), 'Arn'] },
+        id,
+      );
+      assert.deepEqual((container.LogConfiguration as Props).LogDriver, 'awslogs', id);
+    }
   });
 
   it('Batch itself (the execution role) pulls only the images its jobs use and writes only the job log group', () => {
