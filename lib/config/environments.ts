@@ -19,6 +19,12 @@ export const contextKeys = {
   environments: 'geobatch:environments',
   /** Image tag for the job definitions, overriding the environment's `imageTag` (CI sets it). */
   imageTag: 'imageTag',
+  /**
+   * `true` when the deploy comes from the CI workflow, which runs as the environment's CI role:
+   * synthesis then refuses an environment without `ci.githubRepository`, whose stack would no
+   * longer hold that role.
+   */
+  requireCiRole: 'requireCiRole',
 } as const;
 
 /**
@@ -46,7 +52,6 @@ export const environmentDefaults: Readonly<Record<string, EnvironmentOverrides>>
     jobs: { retryAttempts: 3 },
     logs: { retentionDays: 365 },
     ecr: { keepImages: 100 },
-    ci: { createOidcProvider: false },
     retainOnDelete: true,
   },
 };
@@ -56,6 +61,7 @@ export interface PlatformContext {
   readonly env?: unknown;
   readonly environments?: unknown;
   readonly imageTag?: unknown;
+  readonly requireCiRole?: unknown;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -153,8 +159,33 @@ export function selectEnvironments(context: PlatformContext): EnvironmentConfig[
   const problems = names.map(nameProblem).filter((p): p is ConfigProblem => p !== undefined);
   if (problems.length > 0) throw new ConfigError(problems);
   const imageTag = context.imageTag;
-  return names.map((name) => {
+  const configs = names.map((name) => {
     const own = overrides[name];
     return resolveEnvironment(name, imageTag === undefined ? own : deepMerge(own ?? {}, { imageTag }));
   });
+  if (requiresCiRole(context.requireCiRole)) {
+    const orphaned = configs.filter((c) => c.ci.githubRepository === undefined);
+    if (orphaned.length > 0) {
+      throw new ConfigError(
+        orphaned.map((c) => ({
+          where: `environment '${c.name}'`,
+          field: 'ci.githubRepository',
+          value: undefined,
+          rule:
+            `must be set when CI deploys (-c ${contextKeys.requireCiRole}=true): without it the stack drops the role ` +
+            `CI runs as. Set it under '${contextKeys.environments}' in cdk.json and commit it, so that CI deploys ` +
+            `what a laptop deploys`,
+        })),
+      );
+    }
+  }
+  return configs;
+}
+
+function requiresCiRole(value: unknown): boolean {
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new ConfigError([
+    { where: contextWhere, field: contextKeys.requireCiRole, value, rule: 'must be true or false' },
+  ]);
 }

@@ -270,8 +270,12 @@ export const environmentConfigSchema = z
           )
           .min(1)
           .optional(),
-        /** The GitHub OIDC provider is one per account: create it here, or reuse the existing one. */
-        createOidcProvider: z.boolean().default(true),
+        /**
+         * The GitHub OIDC provider is one per account. By default the CI role trusts the one the
+         * account has; `true` creates it in this stack, kept when the stack is deleted, so that
+         * destroying this environment never breaks another one's CI.
+         */
+        createOidcProvider: z.boolean().default(false),
         /** Lets the role assume the CDK bootstrap roles, so CI can `cdk deploy` a new image tag. */
         allowDeploy: z.boolean().default(true),
         cdkQualifier: z

@@ -1,4 +1,4 @@
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
@@ -16,9 +16,9 @@ export interface CiPublisherProps {
    */
   readonly subjects?: readonly string[];
   /**
-   * Create the account's GitHub OIDC provider here; when false, the existing one is used
-   * (there can be only one per account).
-   * @default true
+   * Create the account's GitHub OIDC provider here, kept when the stack is deleted; when false,
+   * the role trusts the one the account already has (there can be only one per account).
+   * @default false
    */
   readonly createOidcProvider?: boolean;
   /** Repositories the role may push to. */
@@ -94,47 +94,31 @@ export class CiPublisher extends Construct {
       throw invalidProp('CiPublisher', id, 'repositories', [], 'must name at least one repository');
     }
 
-    this.oidcProvider =
-      (props.createOidcProvider ?? true)
-        ? new iam.OidcProviderNative(this, 'GithubOidc', {
-            url: `https://${githubOidcHost}`,
-            clientIds: ['sts.amazonaws.com'],
-          })
-        : iam.OidcProviderNative.fromOidcProviderArn(
-            this,
-            'GithubOidc',
-            `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:oidc-provider/${githubOidcHost}`,
-          );
+    if (props.createOidcProvider ?? false) {
+      const provider = new iam.OidcProviderNative(this, 'GithubOidc', {
+        url: `https://${githubOidcHost}`,
+        clientIds: ['sts.amazonaws.com'],
+      });
+      // other environments of the account trust it too: deleting this stack must not remove it
+      provider.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      this.oidcProvider = provider;
+    } else {
+      this.oidcProvider = iam.OidcProviderNative.fromOidcProviderArn(
+        this,
+        'GithubOidc',
+        `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:oidc-provider/${githubOidcHost}`,
+      );
+    }
 
-    this.role = new iam.Role(this, 'Role', {
-      ...(props.roleName ? { roleName: props.roleName } : {}),
-      description: `GitHub Actions of ${props.githubRepository}: push job images${props.allowDeploy ? ', deploy' : ''}`,
-      maxSessionDuration: Duration.hours(1),
-      assumedBy: new iam.WebIdentityPrincipal(this.oidcProvider.oidcProviderArn, {
-        StringEquals: {
-          [`${githubOidcHost}:aud`]: 'sts.amazonaws.com',
-          [`${githubOidcHost}:sub`]: subjects.map((s) => `repo:${props.githubRepository}:${s}`),
-        },
-      }),
-    });
-
-    this.role.addToPrincipalPolicy(
+    const statements = [
       new iam.PolicyStatement({
         actions: pushActions,
         resources: props.repositories.map((r) => r.repositoryArn),
       }),
-    );
-    this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-    );
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ecr:GetAuthorizationToken supports no resource-level permissions (it returns a registry login token); ' +
-        'pushes are allowed only to the repositories named in the other statement.',
-    });
+    ];
     if (props.readableParameters?.length) {
-      this.role.addToPrincipalPolicy(
+      statements.push(
         new iam.PolicyStatement({
           actions: ['ssm:GetParameter'],
           resources: props.readableParameters.map((p) => p.parameterArn),
@@ -154,12 +138,37 @@ export class CiPublisher extends Construct {
       }
       const bootstrapRole = (kind: string): string =>
         `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/cdk-${qualifier}-${kind}-role-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
-      this.role.addToPrincipalPolicy(
+      statements.push(
         new iam.PolicyStatement({
           actions: ['sts:AssumeRole', 'sts:TagSession'],
           resources: ['deploy', 'file-publishing', 'lookup'].map(bootstrapRole),
         }),
       );
     }
+
+    this.role = new iam.Role(this, 'Role', {
+      ...(props.roleName ? { roleName: props.roleName } : {}),
+      description: `GitHub Actions of ${props.githubRepository}: push job images${props.allowDeploy ? ', deploy' : ''}`,
+      maxSessionDuration: Duration.hours(1),
+      assumedBy: new iam.WebIdentityPrincipal(this.oidcProvider.oidcProviderArn, {
+        StringEquals: {
+          [`${githubOidcHost}:aud`]: 'sts.amazonaws.com',
+          [`${githubOidcHost}:sub`]: subjects.map((s) => `repo:${props.githubRepository}:${s}`),
+        },
+      }),
+      // inline, so that a role kept on delete keeps its permissions (a separate AWS::IAM::Policy
+      // would be deleted with the stack, or with a template that no longer has the role)
+      inlinePolicies: { publish: new iam.PolicyDocument({ statements }) },
+    });
+    // a deploy that drops the role (a configuration without ci.githubRepository) or a destroy
+    // must not delete the role the running workflow assumed; a new deploy adopts it by name
+    // (cdk deploy --import-existing-resources)
+    this.role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken supports no resource-level permissions (it returns a registry login token); ' +
+        'pushes are allowed only to the repositories named in the other statement.',
+    });
   }
 }

@@ -5,7 +5,8 @@ import { PlatformStack, platformStackName } from './platform-stack.js';
 
 /**
  * Adds one PlatformStack per selected environment to `app`, reading the selection from its
- * context: `env` (one environment, or all when absent), `geobatch:environments` and `imageTag`.
+ * context: `env` (one environment, or all when absent), `geobatch:environments`, `imageTag` and
+ * `requireCiRole` (set by the CI workflow).
  */
 export function addPlatformStacks(
   app: App,
@@ -15,6 +16,7 @@ export function addPlatformStacks(
     env: app.node.tryGetContext(contextKeys.env),
     environments: app.node.tryGetContext(contextKeys.environments),
     imageTag: app.node.tryGetContext(contextKeys.imageTag),
+    requireCiRole: app.node.tryGetContext(contextKeys.requireCiRole),
   });
   return configs.map(
     (config) =>

@@ -428,3 +428,52 @@ describe('environment selection from the CDK context', () => {
     });
   }
 });
+
+describe('a deploy from CI (requireCiRole)', () => {
+  const withRepository = { dev: { ci: { githubRepository: 'acme/geobatch' } } };
+
+  it('refuses an environment without ci.githubRepository, whose stack would drop the CI role', () => {
+    // -c passes strings: the workflow's `-c requireCiRole=true` arrives as 'true'
+    const message = messageOf(() => selectEnvironments({ env: 'dev', requireCiRole: 'true' }));
+    assert.match(
+      message,
+      /^In environment 'dev': ci\.githubRepository = \(missing\) must be set when CI deploys \(-c requireCiRole=true\): without it the stack drops the role CI runs as\. Set it under 'geobatch:environments' in cdk\.json and commit it/,
+    );
+  });
+
+  it('names every selected environment that lacks it', () => {
+    const message = messageOf(() =>
+      selectEnvironments({ environments: withRepository, requireCiRole: true }),
+    );
+    assert.match(message, /^1 configuration problems?|In environment 'prod': ci\.githubRepository/);
+    assert.ok(message.includes("environment 'prod'"), message);
+    assert.ok(!message.includes("environment 'dev'"), message);
+  });
+
+  it('passes when the committed configuration names the repository', () => {
+    const [dev] = selectEnvironments({ env: 'dev', environments: withRepository, requireCiRole: 'true' });
+    assert.equal(dev?.ci.githubRepository, 'acme/geobatch');
+  });
+
+  it('changes nothing when absent or false (a laptop, or the offline synth of the tests)', () => {
+    assert.equal(selectEnvironments({ env: 'dev' })[0]?.ci.githubRepository, undefined);
+    assert.equal(
+      selectEnvironments({ env: 'dev', requireCiRole: 'false' })[0]?.ci.githubRepository,
+      undefined,
+    );
+  });
+
+  it('rejects a value that is neither true nor false', () => {
+    assert.equal(
+      messageOf(() => selectEnvironments({ env: 'dev', requireCiRole: 'yes' })),
+      'In the CDK context: requireCiRole = "yes" must be true or false',
+    );
+  });
+});
+
+describe('the GitHub OIDC provider', () => {
+  it('is referenced, not created, by default in every environment: most accounts have one already', () => {
+    assert.equal(resolveEnvironment('dev').ci.createOidcProvider, false);
+    assert.equal(resolveEnvironment('prod').ci.createOidcProvider, false);
+  });
+});

@@ -516,9 +516,31 @@ describe('CiPublisher', () => {
   it('GIVEN no deploy permission THEN the role can only push', () => {
     const stack = newStack();
     publisher(stack);
-    const policy = JSON.stringify(only(Template.fromStack(stack), 'AWS::IAM::Policy'));
+    const policy = JSON.stringify(only(Template.fromStack(stack), 'AWS::IAM::Role').Policies);
     assert.ok(!policy.includes('sts:AssumeRole'), 'no sts:AssumeRole');
     assert.ok(policy.includes('ecr:PutImage'), 'ecr:PutImage');
+  });
+
+  it("GIVEN the defaults THEN it trusts the account's existing GitHub provider and creates none", () => {
+    const stack = newStack();
+    publisher(stack);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::IAM::OIDCProvider', 0);
+    const trust = JSON.stringify(only(template, 'AWS::IAM::Role').AssumeRolePolicyDocument);
+    assert.ok(trust.includes(':oidc-provider/token.actions.githubusercontent.com'), trust);
+  });
+
+  it('GIVEN createOidcProvider THEN the provider is kept when the stack is deleted, and the role too', () => {
+    const stack = newStack();
+    publisher(stack, { createOidcProvider: true });
+    const template = Template.fromStack(stack);
+    template.hasResource('AWS::IAM::OIDCProvider', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: { Url: 'https://token.actions.githubusercontent.com', ClientIdList: ['sts.amazonaws.com'] },
+    });
+    template.hasResource('AWS::IAM::Role', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.resourceCountIs('AWS::IAM::Policy', 0);
   });
 
   const invalid: [string, Partial<ConstructorParameters<typeof CiPublisher>[2]>, string][] = [

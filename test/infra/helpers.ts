@@ -49,7 +49,12 @@ export function logicalIdOf(element: CfnElement): string {
 export interface TemplateJson {
   readonly Resources: Record<
     string,
-    { readonly Type: string; readonly Properties?: Record<string, unknown> }
+    {
+      readonly Type: string;
+      readonly Properties?: Record<string, unknown>;
+      readonly DeletionPolicy?: string;
+      readonly UpdateReplacePolicy?: string;
+    }
   >;
 }
 

@@ -452,17 +452,41 @@ type Statement = { Effect: string; Action: string | string[]; Resource: unknown;
 
 function statementsOfRole(role: { node: { defaultChild?: unknown } }): Statement[] {
   const roleId = idOf(role);
-  return resourcesOf('AWS::IAM::Policy')
-    .filter(([, p]) => JSON.stringify(p.Roles) === JSON.stringify([{ Ref: roleId }]))
-    .flatMap(([, p]) => (p.PolicyDocument as { Statement: Statement[] }).Statement);
+  const inline = ((json.Resources[roleId]?.Properties as Props).Policies ?? []) as PolicyOfRole[];
+  return [
+    ...inline.flatMap((p) => p.PolicyDocument.Statement),
+    ...resourcesOf('AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap(([, p]) => (p.PolicyDocument as { Statement: Statement[] }).Statement),
+  ];
+}
+
+interface PolicyOfRole {
+  readonly PolicyDocument: { readonly Statement: Statement[] };
+}
+
+/** Every policy document of the stack: the AWS::IAM::Policy resources and the roles' inline policies. */
+function everyPolicy(): [string, Statement[]][] {
+  return [
+    ...resourcesOf('AWS::IAM::Policy').map(([id, p]): [string, Statement[]] => [
+      id,
+      (p.PolicyDocument as { Statement: Statement[] }).Statement,
+    ]),
+    ...resourcesOf('AWS::IAM::Role').flatMap(([id, p]) =>
+      ((p.Policies ?? []) as PolicyOfRole[]).map((d): [string, Statement[]] => [
+        id,
+        d.PolicyDocument.Statement,
+      ]),
+    ),
+  ];
 }
 
 const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 
 describe('IAM', () => {
   it('no policy grants anything on "*" except ecr:GetAuthorizationToken, which has no resource form', () => {
-    for (const [id, props] of resourcesOf('AWS::IAM::Policy')) {
-      for (const s of (props.PolicyDocument as { Statement: Statement[] }).Statement) {
+    for (const [id, statements] of everyPolicy()) {
+      for (const s of statements) {
         const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
         if (resources.includes('*')) assert.deepEqual(actions(s), ['ecr:GetAuthorizationToken'], id);
         for (const action of actions(s)) assert.ok(!action.includes('*'), `${id} grants ${action}`);
@@ -543,11 +567,8 @@ describe('IAM', () => {
 });
 
 describe('CI publisher', () => {
-  it('trusts GitHub OIDC for the configured repository and its dev GitHub environment only', () => {
-    template.hasResourceProperties('AWS::IAM::OIDCProvider', {
-      Url: 'https://token.actions.githubusercontent.com',
-      ClientIdList: ['sts.amazonaws.com'],
-    });
+  it("trusts the account's GitHub OIDC provider for the configured repository and its dev GitHub environment only", () => {
+    template.resourceCountIs('AWS::IAM::OIDCProvider', 0);
     const role = json.Resources[idOf(stack.ciPublisher!.role)]?.Properties as Props;
     assert.equal(role.RoleName, 'geobatch-dev-ci');
     assert.deepEqual((role.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement, [
@@ -562,11 +583,31 @@ describe('CI publisher', () => {
         Effect: 'Allow',
         Principal: {
           Federated: {
-            Ref: idOf(stack.ciPublisher!.oidcProvider as unknown as { node: { defaultChild?: unknown } }),
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':iam::',
+                { Ref: 'AWS::AccountId' },
+                ':oidc-provider/token.actions.githubusercontent.com',
+              ],
+            ],
           },
         },
       },
     ]);
+  });
+
+  it('keeps the CI role, with its permissions inline, when the stack drops it or is deleted', () => {
+    const id = idOf(stack.ciPublisher!.role);
+    assert.equal(json.Resources[id]?.DeletionPolicy, 'Retain');
+    assert.equal(json.Resources[id]?.UpdateReplacePolicy, 'Retain');
+    assert.deepEqual(
+      resourcesOf('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Roles).includes(`"${id}"`)),
+      [],
+      'no separate policy that a deploy without the role would delete',
+    );
   });
 
   it('may push to the two repositories, read the descriptor and assume the CDK deploy roles', () => {

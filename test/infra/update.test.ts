@@ -96,8 +96,9 @@ describe('deploying again after cdk destroy', () => {
     );
   };
 
-  it('prod keeps its log group and repositories, whose names a plain deploy collides with', () => {
+  it('prod keeps its log group, repositories and CI role, whose names a plain deploy collides with', () => {
     assert.deepEqual(conflicts('prod', {}, false), [
+      'AWS::IAM::Role geobatch-prod-ci: already exists',
       'AWS::ECR::Repository geobatch/prod/cpu: already exists',
       'AWS::ECR::Repository geobatch/prod/gpu: already exists',
       'AWS::Logs::LogGroup /geobatch/prod/jobs: already exists',
@@ -124,12 +125,18 @@ describe('deploying again after cdk destroy', () => {
     assert.deepEqual(conflicts('prod', named, true), []);
   });
 
-  it('dev keeps only buckets with generated names, so it deploys again as it is', () => {
+  it('dev keeps buckets with generated names and its CI role, which the import adopts', () => {
     const template = templateOf('dev');
     assert.deepEqual(
-      keptOnDelete(template).map((k) => [k.type, k.name]),
-      Array.from({ length: 4 }, () => ['AWS::S3::Bucket', undefined]),
+      keptOnDelete(template)
+        .map((k) => [k.type, k.name])
+        .sort(),
+      [
+        ['AWS::IAM::Role', 'geobatch-dev-ci'],
+        ...Array.from({ length: 4 }, () => ['AWS::S3::Bucket', undefined]),
+      ],
     );
-    assert.deepEqual(conflicts('dev', {}, false), []);
+    assert.deepEqual(conflicts('dev', {}, false), ['AWS::IAM::Role geobatch-dev-ci: already exists']);
+    assert.deepEqual(conflicts('dev', {}, true), []);
   });
 });
