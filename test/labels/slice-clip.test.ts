@@ -52,6 +52,37 @@ function hasSpike(flat: number[]): boolean {
   return false;
 }
 
+function random(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return Math.floor((state / 2 ** 32) * n);
+  };
+}
+
+function flatArea(r: number[]): number {
+  let area = 0;
+  for (let i = 0, j = r.length - 2; i < r.length; j = i, i += 2)
+    area += (r[j]! - r[i]!) * (r[j + 1]! + r[i + 1]!);
+  return area / 2;
+}
+
+function unit([x, y]: [number, number]): [number, number] {
+  const l = Math.hypot(x, y);
+  return l === 0 ? [0, 0] : [x / l, y / l];
+}
+
+/** Even-odd point in polygon, independent of the clipping code. */
+function inside(r: Ring, [x, y]: [number, number]): boolean {
+  let result = false;
+  for (let i = 0, j = r.length - 1; i < r.length; j = i++) {
+    const [xi, yi] = r[i]!;
+    const [xj, yj] = r[j]!;
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) result = !result;
+  }
+  return result;
+}
+
 describe('chip slice: outlines along a window edge (issue 13 item 17)', () => {
   it('an L whose notch edge lies on the window left edge: the clipped square only', () => {
     // L in image pixels: the bottom arm (100..120 x 0..10) and the upright (100..110 x 0..20);
@@ -96,53 +127,114 @@ describe('chip slice: outlines along a window edge (issue 13 item 17)', () => {
     ]);
   });
 
-  it('random polygons and windows: the bbox is that of the clipped area, without spikes', () => {
-    let seed = 12345;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed % n;
-    };
-    for (let trial = 0; trial < 400; trial++) {
-      // a random orthogonal polygon: a union-free staircase "skyline" on a 12 x 12 grid, so that edges often lie
-      // on window lines; the area inside a window is counted exactly on unit cells
-      const cols = 2 + rand(6);
-      const heights = Array.from({ length: cols }, () => 1 + rand(11));
-      const ring: Ring = [[0, 12]];
+  it('random orthogonal polygons and windows: bbox, area and segmentation those of the clipped area', () => {
+    const rand = random(12345);
+    for (let trial = 0; trial < 600; trial++) {
+      // a random column-convex polyomino on a 12 x 12 grid (each column an interval of rows that overlaps its
+      // neighbour's), so that edges often lie on window lines; its area in a window is counted exactly on cells
+      const cols = 2 + rand(9);
+      const spans: [number, number][] = [];
       for (let c = 0; c < cols; c++) {
-        ring.push([c * 2, 12 - heights[c]!], [c * 2 + 2, 12 - heights[c]!]);
+        const prev = spans[c - 1];
+        let top = rand(11);
+        let bottom = top + 1 + rand(12 - top);
+        if (prev && (top >= prev[1] || bottom <= prev[0]))
+          [top, bottom] = [prev[0], Math.max(prev[0] + 1, bottom)];
+        spans.push([top, Math.min(12, bottom)]);
       }
-      ring.push([cols * 2, 12]);
-      const flat = ring.flatMap(([x, y]) => [x, y]);
+      const ring: Ring = [];
+      spans.forEach(([t], c) => ring.push([c, t], [c + 1, t]));
+      for (let c = cols - 1; c >= 0; c--) ring.push([c + 1, spans[c]![1]], [c, spans[c]![1]]);
+      const flat = ring
+        .filter((p, i) => i === 0 || p[0] !== ring[i - 1]![0] || p[1] !== ring[i - 1]![1])
+        .flatMap(([x, y]) => [x, y]);
       const wx = rand(10);
       const wy = rand(10);
       const window: [number, number, number, number] = [wx, wy, wx + 1 + rand(8), wy + 1 + rand(8)];
       const cells: [number, number][] = [];
-      for (let c = 0; c < cols; c++) {
-        for (let x = c * 2; x < c * 2 + 2; x++) {
-          for (let y = 12 - heights[c]!; y < 12; y++) {
-            if (x >= window[0] && x < window[2] && y >= window[1] && y < window[3]) cells.push([x, y]);
-          }
+      spans.forEach(([t, b], x) => {
+        for (let y = t; y < b; y++) {
+          if (x >= window[0] && x < window[2] && y >= window[1] && y < window[3]) cells.push([x, y]);
         }
-      }
+      });
       const out = slice(polygon(flat), window);
+      const where = `trial ${trial}: ring ${JSON.stringify(flat)} window ${JSON.stringify(window)}`;
       if (cells.length === 0) {
-        assert.equal(out.length, 0, `trial ${trial}: nothing inside, nothing kept`);
+        assert.equal(out.length, 0, `${where}: nothing inside, nothing kept`);
         continue;
       }
       const minX = Math.min(...cells.map((p) => p[0])) - window[0];
       const minY = Math.min(...cells.map((p) => p[1])) - window[1];
       const maxX = Math.max(...cells.map((p) => p[0])) + 1 - window[0];
       const maxY = Math.max(...cells.map((p) => p[1])) + 1 - window[1];
-      const where = `trial ${trial}: ring ${JSON.stringify(flat)} window ${JSON.stringify(window)}`;
       assert.equal(out.length, 1, where);
       assert.deepEqual(out[0]!.bbox, [minX, minY, maxX - minX, maxY - minY], where);
       assert.equal(out[0]!.area, cells.length, where);
+      let area = 0;
       for (const r of out[0]!.segmentation) {
         assert.equal(hasSpike(r), false, `${where}: spike in ${JSON.stringify(r)}`);
-        let area = 0;
-        for (let i = 0, j = r.length - 2; i < r.length; j = i, i += 2)
-          area += (r[j]! - r[i]!) * (r[j + 1]! + r[i + 1]!);
-        assert.ok(area !== 0, `${where}: zero-area ring`);
+        const a = Math.abs(flatArea(r));
+        assert.ok(a > 0, `${where}: zero-area ring`);
+        area += a;
+      }
+      assert.equal(area, cells.length, `${where}: the rings add up to the clipped area`);
+    }
+  });
+
+  it('random star polygons: every side of the bbox is reached by the clipped area itself', () => {
+    const rand = random(2024);
+    for (let trial = 0; trial < 600; trial++) {
+      // integer vertices around (8, 8) at increasing angles: a simple polygon, often with edges on window lines
+      const n = 3 + rand(8);
+      const points: Ring = [];
+      for (let k = 0; k < n; k++) {
+        const angle = ((k + rand(1000) / 1000) / n) * 2 * Math.PI;
+        const r = 1 + rand(8);
+        const p: [number, number] = [
+          8 + Math.round(r * Math.cos(angle)),
+          8 + Math.round(r * Math.sin(angle)),
+        ];
+        const last = points[points.length - 1];
+        if (!last || last[0] !== p[0] || last[1] !== p[1]) points.push(p);
+      }
+      if (points.length < 3 || flatArea(points.flat()) === 0) continue;
+      const wx = 2 + rand(10);
+      const wy = 2 + rand(10);
+      const window: [number, number, number, number] = [wx, wy, wx + 1 + rand(8), wy + 1 + rand(8)];
+      const where = `trial ${trial}: ring ${JSON.stringify(points.flat())} window ${JSON.stringify(window)}`;
+      for (const a of slice(polygon(points.flat()), window)) {
+        const [x, y, w, h] = a.bbox;
+        const vertices = a.segmentation.flatMap((r) =>
+          Array.from({ length: r.length / 2 }, (_, i) => {
+            const m = r.length / 2;
+            const at = (k: number): [number, number] => [r[2 * ((k + m) % m)]!, r[2 * ((k + m) % m) + 1]!];
+            return { v: at(i), prev: at(i - 1), next: at(i + 1) };
+          }),
+        );
+        // a point just inside the corner at v, towards the middle of its two edges, must be inside the
+        // original polygon and strictly inside the window: a spike's tip is not
+        const genuine = ({ v, prev, next }: (typeof vertices)[number]) => {
+          const u = unit([prev[0] - v[0], prev[1] - v[1]]);
+          const t = unit([next[0] - v[0], next[1] - v[1]]);
+          const d = unit([u[0] + t[0], u[1] + t[1]]);
+          const q: [number, number] = [v[0] + window[0] + 1e-6 * d[0], v[1] + window[1] + 1e-6 * d[1]];
+          return (
+            q[0] > window[0] && q[0] < window[2] && q[1] > window[1] && q[1] < window[3] && inside(points, q)
+          );
+        };
+        for (const [name, on] of [
+          ['left', (p: [number, number]) => p[0] === x],
+          ['top', (p: [number, number]) => p[1] === y],
+          ['right', (p: [number, number]) => Math.abs(p[0] - (x + w)) < 1e-9],
+          ['bottom', (p: [number, number]) => Math.abs(p[1] - (y + h)) < 1e-9],
+        ] as const) {
+          assert.ok(
+            vertices.some((c) => on(c.v) && genuine(c)),
+            `${where}: no part of the clipped area on the bbox ${name} side (bbox ${JSON.stringify(a.bbox)}, segmentation ${JSON.stringify(a.segmentation)})`,
+          );
+        }
+        for (const r of a.segmentation)
+          assert.equal(hasSpike(r), false, `${where}: spike in ${JSON.stringify(r)}`);
       }
     }
   });
