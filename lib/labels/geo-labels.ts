@@ -29,7 +29,7 @@ import {
   polygonArea,
   polygonsBounds,
 } from './geometry.js';
-import type { FeatureShape, Polygon } from './geometry.js';
+import type { FeatureShape } from './geometry.js';
 import { ScanlineRasterizer } from './rasterize.js';
 import type { BurnShape } from './rasterize.js';
 
@@ -326,9 +326,7 @@ export async function geojsonToCoco(
       counts.zeroArea++;
       continue;
     }
-    const clipped = whole
-      .map((p) => clipPolygon(p, image.width, image.height))
-      .filter((p): p is Polygon => p !== undefined);
+    const clipped = whole.flatMap((p) => clipPolygon(p, image.width, image.height));
     const clippedArea = clipped.reduce((sum, p) => sum + polygonArea(p), 0);
     if (clipped.length === 0 || !(clippedArea > 0)) {
       counts.outside++;

@@ -8,12 +8,13 @@
  * - RLE segmentations are skipped and counted (SAHI cannot slice them);
  * - an annotation whose bbox overlaps a window but whose clipped geometry is empty is never kept,
  *   even with a minimum area ratio of 0;
- * - polygons are clipped with Sutherland-Hodgman: a concave polygon that the window cuts into
- *   several pieces comes back as one ring joined by zero-width edges (same area and bbox as
- *   SAHI's MultiPolygon, fewer segmentation parts).
+ * - a polygon with an edge along the window's edge is kept, clipped to its area (SAHI's shapely
+ *   intersection gives a GeometryCollection there and SAHI drops the annotation);
+ * - zero-width parts left by clipping are removed (see clipRingParts): a concave polygon that the
+ *   window cuts into several pieces gives one ring per piece, as SAHI's MultiPolygon does.
  */
 import { BoxIndex, type Box } from './box-index.js';
-import { clipRing, signedArea, type Ring } from './geometry.js';
+import { clipRingParts, signedArea, type Ring } from './geometry.js';
 import { LabelError } from './errors.js';
 
 /** [x0, y0, x1, y1] in pixels, x1/y1 exclusive. */
@@ -251,12 +252,10 @@ export function sliceAnnotations(
     let area = 0;
     for (const ring of a.rings) {
       const shifted: Ring = ring.map(([x, y]) => [x - x0, y - y0]);
-      const clipped = clipRing(shifted, w, h);
-      if (clipped.length < 3) continue;
-      const partArea = Math.abs(signedArea(clipped));
-      if (partArea === 0) continue;
-      area += partArea;
-      parts.push(clipped);
+      for (const clipped of clipRingParts(shifted, w, h)) {
+        area += Math.abs(signedArea(clipped));
+        parts.push(clipped);
+      }
     }
     if (parts.length === 0) continue;
     const truncated = Math.trunc(area);
