@@ -18,7 +18,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY lib ./lib
 COPY jobs ./jobs
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+COPY scripts/prune-runtime.mjs ./scripts/prune-runtime.mjs
+# the image runs only the linux-x64 native binaries: drop the darwin, win32 and arm ones
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && node scripts/prune-runtime.mjs node_modules
 # The trainer's Python package (jobs/train/ without the TypeScript harness, which is in dist/),
 # staged at a path that exists even before jobs/train/ does.
 RUN mkdir -p /trainer \

@@ -153,6 +153,17 @@ for (const [kind, stages] of Object.entries(images)) {
       assert.notEqual(final, build, 'the final image is not the build stage');
     });
 
+    it('prunes the native binaries of other platforms after dropping the dev dependencies', () => {
+      const copied = copies(build!).find((c) => c.sources.includes('scripts/prune-runtime.mjs'));
+      assert.ok(copied, 'the build stage copies scripts/prune-runtime.mjs');
+      assert.ok(inContext('scripts/prune-runtime.mjs', dockerignore), '.dockerignore keeps the script');
+      const runs = build!.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+      assert.ok(
+        runs.some((r) => /npm prune --omit=dev .*&& node scripts\/prune-runtime\.mjs node_modules$/.test(r)),
+        'RUN ... npm prune --omit=dev ... && node scripts/prune-runtime.mjs node_modules',
+      );
+    });
+
     it('copies every source the build compiles, and the lockfile', () => {
       const copied = copies(build!).flatMap((c) => (c.from ? [] : c.sources));
       for (const needed of [

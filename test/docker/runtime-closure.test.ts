@@ -1,7 +1,7 @@
 /**
  * The images install `dependencies` only (`npm prune --omit=dev`): every package the job entry
  * point and the CLI can import at run time must be one of them. Walks the import graph of the
- * sources from bin/job.ts and bin/geobatch.ts, static and dynamic imports, type-only ones aside.
+ * sources from bin/job.ts and bin/geobatch.ts: imports, import() and require(), type-only imports aside.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -17,7 +17,15 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   devDependencies: Record<string, string>;
 };
 
-/** Module specifiers a file imports at run time (erased type-only imports left out). */
+/** import(x), require(x) and createRequire(...)(x): the calls that load a module by name. */
+const loads = (callee: ts.Expression) =>
+  callee.kind === ts.SyntaxKind.ImportKeyword ||
+  (ts.isIdentifier(callee) && callee.text === 'require') ||
+  (ts.isCallExpression(callee) &&
+    ts.isIdentifier(callee.expression) &&
+    callee.expression.text === 'createRequire');
+
+/** Module specifiers a file imports or requires at run time (erased type-only imports left out). */
 function runtimeImports(file: string, text = readFileSync(file, 'utf8')): string[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const found: string[] = [];
@@ -39,13 +47,9 @@ function runtimeImports(file: string, text = readFileSync(file, 'utf8')): string
       ts.isStringLiteral(node.moduleSpecifier)
     ) {
       if (!node.isTypeOnly) found.push(node.moduleSpecifier.text);
-    } else if (
-      ts.isCallExpression(node) &&
-      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
-      node.arguments[0] !== undefined
-    ) {
+    } else if (ts.isCallExpression(node) && node.arguments[0] !== undefined && loads(node.expression)) {
       const arg = node.arguments[0];
-      assert.ok(ts.isStringLiteralLike(arg), `${relative(root, file)}: import() of a computed name`);
+      assert.ok(ts.isStringLiteralLike(arg), `${relative(root, file)}: a module loaded by a computed name`);
       found.push(arg.text);
     }
     ts.forEachChild(node, visit);
@@ -89,6 +93,7 @@ describe('the runtime closure of bin/job.ts and bin/geobatch.ts', () => {
 
   it('imports only packages of "dependencies", never a devDependency', () => {
     assert.ok(files.size > 20, `walked ${files.size} files`);
+    assert.ok(packages.has('@julusian/jpeg-turbo'), 'the walk sees lib/chip/jpeg.ts require its binding');
     for (const [name, importer] of packages) {
       assert.ok(!(name in pkg.devDependencies), `${importer} imports the devDependency ${name}`);
       assert.ok(name in pkg.dependencies, `${importer} imports ${name}, which is not in dependencies`);
@@ -116,7 +121,15 @@ describe('the runtime closure of bin/job.ts and bin/geobatch.ts', () => {
       "export type { C } from 'erased-c';",
       "export { run } from './runtime.js';",
       "const lazy = await import('lazy');",
+      "const native = createRequire(import.meta.url)('native');",
+      "const require = createRequire(import.meta.url); require('data/x.json');",
     ].join('\n');
-    assert.deepEqual(runtimeImports(join(root, 'x.ts'), text).sort(), ['./runtime.js', 'kept', 'lazy']);
+    assert.deepEqual(runtimeImports(join(root, 'x.ts'), text).sort(), [
+      './runtime.js',
+      'data/x.json',
+      'kept',
+      'lazy',
+      'native',
+    ]);
   });
 });
