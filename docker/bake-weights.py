@@ -1,7 +1,8 @@
 """Downloads torchvision pretrained weights into $TORCH_HOME while the GPU image is built.
 
 Batch jobs then load them from the image and need no internet access. Arguments are weight
-enum names as torchvision.models.get_weight takes them, e.g. ResNet50_Weights.DEFAULT.
+enum names as torchvision.models.get_weight takes them, e.g. ResNet50_Weights.IMAGENET1K_V2: the
+image passes the list `python -m geobatch_trainer.weights` prints.
 """
 
 import sys

@@ -16,7 +16,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY lib ./lib
 COPY jobs ./jobs
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+COPY scripts/prune-runtime.mjs ./scripts/prune-runtime.mjs
+# the image runs only the linux-x64 native binaries: drop the darwin, win32 and arm ones
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && node scripts/prune-runtime.mjs node_modules
 
 # ---- runtime ----
 FROM base AS runtime

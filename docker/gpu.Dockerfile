@@ -18,11 +18,19 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY lib ./lib
 COPY jobs ./jobs
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+COPY scripts/prune-runtime.mjs ./scripts/prune-runtime.mjs
+# the image runs only the linux-x64 native binaries: drop the darwin, win32 and arm ones
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && node scripts/prune-runtime.mjs node_modules
 # The trainer's Python package (jobs/train/ without the TypeScript harness, which is in dist/),
 # staged at a path that exists even before jobs/train/ does.
 RUN mkdir -p /trainer \
   && if [ -d jobs/train ]; then cp -R jobs/train/. /trainer/ && find /trainer -name '*.ts' -delete; fi
+
+# ---- weights: the pretrained weights the trainer loads, traced from its own model list ----
+# (the same base as the runtime, so the list is that of the image's torchvision)
+FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime@sha256:6acf597eeb8e376a96580dde4952f37cc017fef732bb40bfc73f28f25e3f64b4 AS weights
+COPY --from=build /trainer /trainer
+RUN PYTHONPATH=/trainer python -m geobatch_trainer.weights > /pretrained-weights.txt
 
 # ---- runtime ----
 FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime@sha256:6acf597eeb8e376a96580dde4952f37cc017fef732bb40bfc73f28f25e3f64b4 AS runtime
@@ -39,11 +47,13 @@ RUN apt-get update \
 RUN groupadd --gid 10001 geobatch \
   && useradd --uid 10001 --gid geobatch --create-home --shell /usr/sbin/nologin geobatch
 
-# Default pretrained weights, baked in so Batch jobs need no internet; kept above the project
-# files so a code change does not download them again.
-ARG PRETRAINED_WEIGHTS="FasterRCNN_ResNet50_FPN_Weights.DEFAULT ResNet50_Weights.IMAGENET1K_V1 ResNet50_Weights.DEFAULT DeepLabV3_ResNet50_Weights.DEFAULT"
+# The default pretrained weights of every model, baked in so Batch jobs need no internet; kept
+# above the project files, and keyed on the list's content, so a code change that leaves the
+# list alone does not download them again.
 COPY docker/bake-weights.py /opt/geobatch/bake-weights.py
-RUN python /opt/geobatch/bake-weights.py ${PRETRAINED_WEIGHTS} && chmod -R a+rX "${TORCH_HOME}"
+COPY --from=weights /pretrained-weights.txt /opt/geobatch/pretrained-weights.txt
+RUN xargs python /opt/geobatch/bake-weights.py < /opt/geobatch/pretrained-weights.txt \
+  && chmod -R a+rX "${TORCH_HOME}"
 
 COPY --from=base /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app

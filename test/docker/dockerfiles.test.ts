@@ -153,6 +153,17 @@ for (const [kind, stages] of Object.entries(images)) {
       assert.notEqual(final, build, 'the final image is not the build stage');
     });
 
+    it('prunes the native binaries of other platforms after dropping the dev dependencies', () => {
+      const copied = copies(build!).find((c) => c.sources.includes('scripts/prune-runtime.mjs'));
+      assert.ok(copied, 'the build stage copies scripts/prune-runtime.mjs');
+      assert.ok(inContext('scripts/prune-runtime.mjs', dockerignore), '.dockerignore keeps the script');
+      const runs = build!.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+      assert.ok(
+        runs.some((r) => /npm prune --omit=dev .*&& node scripts\/prune-runtime\.mjs node_modules$/.test(r)),
+        'RUN ... npm prune --omit=dev ... && node scripts/prune-runtime.mjs node_modules',
+      );
+    });
+
     it('copies every source the build compiles, and the lockfile', () => {
       const copied = copies(build!).flatMap((c) => (c.from ? [] : c.sources));
       for (const needed of [
@@ -242,21 +253,33 @@ describe('docker/gpu.Dockerfile, beyond the CPU image', () => {
     assert.match(env, /PYTHONPATH=\/app\/jobs\/train/);
   });
 
-  it('bakes the default pretrained weights into TORCH_HOME at build time', () => {
+  it('bakes the weights the trainer lists into TORCH_HOME at build time, naming none itself', () => {
     const env = final.instructions
       .filter((i) => i.keyword === 'ENV')
       .map((i) => i.args)
       .join(' ');
     assert.match(env, /TORCH_HOME=\/opt\/torch/);
+    const weights = stages.find((s) => s.name === 'weights');
+    assert.ok(weights, 'a stage named weights');
+    assert.equal(weights.base, final.base, "the list comes from the runtime image's torchvision");
+    assert.ok(
+      copies(weights).some((c) => c.from === 'build' && c.sources.includes('/trainer')),
+      'the weights stage has the trainer package',
+    );
+    const list = weights.instructions.find(
+      (i) => i.keyword === 'RUN' && /python -m geobatch_trainer\.weights > (\S+)$/.test(i.args),
+    );
+    const listFile = /> (\S+)$/.exec(list?.args ?? '')?.[1];
+    assert.ok(listFile, 'RUN python -m geobatch_trainer.weights > <file>');
+    const copied = copies(final).find((c) => c.from === 'weights' && c.sources.includes(listFile));
+    assert.ok(copied, `COPY --from=weights ${listFile}`);
     const runs = final.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
     assert.ok(
-      runs.some((r) => r.includes('bake-weights.py ${PRETRAINED_WEIGHTS}')),
-      'bake-weights.py runs',
+      runs.some((r) => r.startsWith(`xargs python /opt/geobatch/bake-weights.py < ${copied.dest}`)),
+      'bake-weights.py runs on the listed names',
     );
-    const weights = final.instructions.find(
-      (i) => i.keyword === 'ARG' && i.args.startsWith('PRETRAINED_WEIGHTS='),
-    );
-    assert.match(weights?.args ?? '', /FasterRCNN_ResNet50_FPN_Weights\.DEFAULT/);
+    const text = read('docker/gpu.Dockerfile');
+    assert.doesNotMatch(text, /PRETRAINED_WEIGHTS|\w+_Weights\.\w+/, 'no weights named in the Dockerfile');
     assert.ok(inContext('docker/bake-weights.py', dockerignore), '.dockerignore keeps bake-weights.py');
   });
 });

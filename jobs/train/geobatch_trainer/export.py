@@ -1,6 +1,7 @@
 """ONNX export (opset 11, fixed input size) and the onnx-check files the harness compares with onnxruntime."""
 
 import copy
+import inspect
 import json
 import os
 
@@ -9,6 +10,16 @@ import torch
 import torch.nn as nn
 
 OPSET = 11
+
+
+def torchscript_export_options(export=None):
+    """Keyword arguments that make torch.onnx.export use the TorchScript-based exporter.
+
+    PyTorch 2.9 made the dynamo-based exporter the default, and it imports onnx and onnxscript,
+    which the pytorch/pytorch images lack. The TorchScript exporter (the only one in 1.13) needs
+    neither: ask for it wherever torch.onnx.export has a `dynamo` parameter."""
+    export = export or torch.onnx.export
+    return {"dynamo": False} if "dynamo" in inspect.signature(export).parameters else {}
 
 
 class DetectionExport(nn.Module):
@@ -82,7 +93,14 @@ def export_onnx(model, task, image_size, out_dir, sample=None):
     tmp = f"{onnx_path}.tmp-{os.getpid()}"
     with torch.no_grad():
         torch.onnx.export(
-            module, (x,), tmp, opset_version=OPSET, input_names=["image"], output_names=names, do_constant_folding=True
+            module,
+            (x,),
+            tmp,
+            opset_version=OPSET,
+            input_names=["image"],
+            output_names=names,
+            do_constant_folding=True,
+            **torchscript_export_options(),
         )
     try:
         import onnx  # optional: not installed on the CPU test machine

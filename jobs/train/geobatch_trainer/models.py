@@ -114,11 +114,12 @@ def _pretrained(name, build, weights_enum, allow_scratch, warn, **kwargs):
         return build(weights=weights_enum.DEFAULT, progress=False, **kwargs), "default"
     except Exception as e:  # no network, not cached, corrupt file: all mean "cannot load"
         url = getattr(weights_enum.DEFAULT, "url", "?")
+        weights = f"{weights_enum.__name__}.{weights_enum.DEFAULT.name}"
         reason = f"{type(e).__name__}: {e}"
         if not allow_scratch:
             raise TrainerError(
                 "weights",
-                f"cannot load the default pretrained weights of '{name}' from {url} ({reason}). "
+                f"cannot load the default pretrained weights of '{name}' ({weights}) from {url} ({reason}). "
                 "Put the file in $TORCH_HOME/hub/checkpoints (the GPU image bakes it in), give the trainer "
                 "network access, or set allowScratch: true (or weights: none) to train from random init.",
             )

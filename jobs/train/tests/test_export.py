@@ -1,0 +1,62 @@
+"""ONNX export with the TorchScript exporter on every PyTorch: 1.13 here, 2.9+ in the GPU image."""
+
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from geobatch_trainer import export  # noqa: E402
+from geobatch_trainer.models import build_model  # noqa: E402
+
+torch.set_num_threads(1)
+REAL_EXPORT = torch.onnx.export
+
+
+def small_model():
+    model, _ = build_model("classification", "resnet18", 2, "none", False, 32, lambda m: None)
+    return model
+
+
+class Export(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="geobatch-export-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_exports_with_the_installed_torch(self):
+        artifacts = export.export_onnx(small_model(), "classification", 32, self.tmp)
+        self.assertEqual([name for name, _ in artifacts], ["model.onnx", "onnx-check.json"])
+        with open(os.path.join(self.tmp, "model.onnx"), "rb") as f:
+            self.assertGreater(len(f.read()), 10000)
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["model.onnx", "onnx-check-input.bin", "onnx-check-scores.bin", "onnx-check.json"])
+
+    def test_asks_for_the_torchscript_exporter_where_torch_has_a_dynamo_switch(self):
+        calls = []
+
+        # the signature of torch >= 2.5, where dynamo=True (2.9+) needs onnxscript
+        def export_with_dynamo(model, args, f, *, dynamo=True, **kwargs):
+            calls.append(dynamo)
+            if dynamo:
+                raise ModuleNotFoundError("No module named 'onnxscript'")
+            return REAL_EXPORT(model, args, f, **kwargs)
+
+        with mock.patch.object(torch.onnx, "export", export_with_dynamo):
+            export.export_onnx(small_model(), "classification", 32, self.tmp)
+        self.assertEqual(calls, [False])
+        self.assertTrue(os.path.isfile(os.path.join(self.tmp, "model.onnx")))
+
+    def test_passes_no_dynamo_switch_to_a_torch_without_one(self):
+        def old_export(model, args, f, export_params=True, opset_version=None):
+            raise AssertionError("unused")
+
+        self.assertEqual(export.torchscript_export_options(old_export), {})
+        self.assertEqual(export.torchscript_export_options(lambda m, a, f, dynamo=True, **kw: None), {"dynamo": False})
+
+
+if __name__ == "__main__":
+    unittest.main()
