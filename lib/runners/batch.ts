@@ -151,9 +151,19 @@ export class BatchApi {
    * image per job). Returns the new revision's ARN.
    */
   async registerImageRevision(definition: JobDefinition, image: string): Promise<string> {
-    const registered = await this.call('register a job definition revision', () =>
-      this.client.send(new RegisterJobDefinitionCommand(derivedRevision(definition, image))),
-    );
+    let registered;
+    try {
+      registered = await this.call('register a job definition revision', () =>
+        this.client.send(new RegisterJobDefinitionCommand(derivedRevision(definition, image))),
+      );
+    } catch (error) {
+      if (error instanceof PlatformError) throw error;
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new BatchError(
+        `--image-tag: RegisterJobDefinition of a revision of ${definition.jobDefinitionName ?? definition.jobDefinitionArn} (environment '${this.env}') running ${image} failed: ${detail}; nothing was submitted`,
+        { cause: error },
+      );
+    }
     if (!registered.jobDefinitionArn)
       throw new BatchError(`RegisterJobDefinition returned no ARN for ${definition.jobDefinitionArn}`);
     return registered.jobDefinitionArn;

@@ -809,6 +809,35 @@ describe('resume', () => {
     assert.equal(submitted().length, 0);
   });
 
+  test('a refused RegisterJobDefinition names the job definition, the image and the environment', async () => {
+    batch.on(DescribeJobDefinitionsCommand).resolves({
+      jobDefinitions: [
+        definition('chip', 'cpu', 2),
+        definition('smoke', 'cpu', 3),
+        definition('merge', 'cpu', 1),
+        definition('train', 'gpu', 7),
+      ],
+    });
+    batch
+      .on(RegisterJobDefinitionCommand)
+      .rejects(Object.assign(new Error('Container properties are invalid'), { name: 'ClientException' }));
+    await assert.rejects(
+      submitToBatch({
+        storage,
+        plan: planOf(newRunUri(), mixedGraph(3)),
+        descriptor: testDescriptor(bucket),
+        api: api(),
+        imageTag: 'feature-42',
+      }),
+      {
+        name: 'BatchError',
+        message:
+          /^--image-tag: RegisterJobDefinition of a revision of geobatch-test-chip \(environment 'test'\) running 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/geobatch\/test\/cpu:feature-42 failed: Container properties are invalid; nothing was submitted; run s3:\/\/\S+ stays a Batch run .*retry with 'geobatch resume s3:\/\/\S+'$/,
+      },
+    );
+    assert.equal(batch.commandCalls(SubmitJobCommand).length, 0);
+  });
+
   test('with the same --image-tag, reuses the revisions the run registered while they are ACTIVE', async () => {
     // GIVEN a run submitted with --image-tag, which registered revision 99 of each definition
     const queueOf: Record<string, 'cpu' | 'gpu'> = { chip: 'cpu', smoke: 'cpu', merge: 'cpu', train: 'gpu' };
