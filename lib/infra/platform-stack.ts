@@ -286,12 +286,12 @@ export class PlatformStack extends Stack {
       namePrefix: prefix,
       jobQueueArns: [queues.cpu.jobQueueArn, queues.gpu.jobQueueArn],
       passRoles: [this.jobRole.role, this.jobDefinitions.executionRole],
-      runsBucket: this.buckets.runs.bucket,
-      readBuckets: [
-        this.buckets.raw.bucket,
+      readWriteBuckets: [
+        this.buckets.runs.bucket,
         this.buckets.processed.bucket,
-        ...[...extraRead, ...extraReadWrite].map((access) => access.bucket),
+        ...extraReadWrite.map((access) => access.bucket),
       ],
+      readBuckets: [this.buckets.raw.bucket, ...extraRead.map((access) => access.bucket)],
       logGroup: this.logGroup,
       descriptorParameter: this.descriptorParameter.parameter,
     });
