@@ -5,6 +5,7 @@ export * from './invalid-prop.js';
 export * from './job-definitions.js';
 export * from './job-role.js';
 export * from './network.js';
+export * from './operator-policy.js';
 export * from './platform-app.js';
 export * from './platform-descriptor-parameter.js';
 export * from './platform-stack.js';

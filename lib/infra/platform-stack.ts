@@ -22,6 +22,7 @@ import { ImageRepositories } from './image-repositories.js';
 import { CatalogJobDefinitions } from './job-definitions.js';
 import { JobRole } from './job-role.js';
 import { Network } from './network.js';
+import { OperatorPolicy } from './operator-policy.js';
 import { PlatformDescriptorParameter } from './platform-descriptor-parameter.js';
 import { SecureBucket } from './secure-bucket.js';
 
@@ -80,6 +81,7 @@ export class PlatformStack extends Stack {
   readonly descriptor: PlatformDescriptor;
   readonly descriptorParameter: PlatformDescriptorParameter;
   readonly ciPublisher?: CiPublisher;
+  readonly operatorPolicy: OperatorPolicy;
 
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
     const { config } = props;
@@ -188,12 +190,14 @@ export class PlatformStack extends Stack {
 
     const extra = (kind: 'Read' | 'ReadWrite', names: readonly string[]) =>
       names.map((name, i) => ({ bucket: s3.Bucket.fromBucketName(this, `Extra${kind}Bucket${i}`, name) }));
+    const extraRead = extra('Read', config.buckets.extraRead);
+    const extraReadWrite = extra('ReadWrite', config.buckets.extraReadWrite);
     this.jobRole = new JobRole(this, 'JobRole', {
-      read: [{ bucket: this.buckets.raw.bucket }, ...extra('Read', config.buckets.extraRead)],
+      read: [{ bucket: this.buckets.raw.bucket }, ...extraRead],
       readWrite: [
         { bucket: this.buckets.processed.bucket },
         { bucket: this.buckets.runs.bucket },
-        ...extra('ReadWrite', config.buckets.extraReadWrite),
+        ...extraReadWrite,
       ],
     });
 
@@ -276,6 +280,24 @@ export class PlatformStack extends Stack {
     this.descriptorParameter = new PlatformDescriptorParameter(this, 'Descriptor', {
       descriptor: this.descriptor,
       sizingDescriptor,
+    });
+
+    this.operatorPolicy = new OperatorPolicy(this, 'OperatorPolicy', {
+      namePrefix: prefix,
+      jobQueueArns: [queues.cpu.jobQueueArn, queues.gpu.jobQueueArn],
+      passRoles: [this.jobRole.role, this.jobDefinitions.executionRole],
+      readWriteBuckets: [
+        this.buckets.runs.bucket,
+        this.buckets.processed.bucket,
+        ...extraReadWrite.map((access) => access.bucket),
+      ],
+      readBuckets: [this.buckets.raw.bucket, ...extraRead.map((access) => access.bucket)],
+      logGroup: this.logGroup,
+      descriptorParameter: this.descriptorParameter.parameter,
+    });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      value: this.operatorPolicy.policy.managedPolicyArn,
+      description: 'Managed policy with what the geobatch CLI needs to run pipelines here',
     });
 
     if (config.ci.githubRepository) {

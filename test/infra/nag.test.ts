@@ -79,7 +79,7 @@ describe('cdk-nag AwsSolutions', () => {
         .filter((a) => a.path.startsWith(`${stack}/`))
         .map((a) => `${a.path.slice(stack.length + 1)} ${a.id}`)
         .sort();
-    const expected = [
+    const expected = (env: string) => [
       'CiPublisher/Role AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       'CpuCompute/InstanceRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
       'GpuCompute/InstanceRole AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
@@ -87,9 +87,15 @@ describe('cdk-nag AwsSolutions', () => {
       'JobRole/Role AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucket745F36E0.Arn>/*]',
       'JobRole/Role AwsSolutions::AwsSolutions-IAM5[Resource::<RawBucket672A0DBB.Arn>/*]',
       'JobRole/Role AwsSolutions::AwsSolutions-IAM5[Resource::<RunsBucket7FD68A9D.Arn>/*]',
+      'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucket745F36E0.Arn>/*]',
+      'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::<RawBucket672A0DBB.Arn>/*]',
+      'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::<RunsBucket7FD68A9D.Arn>/*]',
+      `OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/geobatch-${env}-*]`,
+      'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]',
     ];
-    assert.deepEqual(perStack('geobatch-dev'), expected);
-    assert.deepEqual(perStack('geobatch-prod'), expected);
+    assert.deepEqual(perStack('geobatch-dev'), expected('dev'));
+    assert.deepEqual(perStack('geobatch-prod'), expected('prod'));
   });
 
   it('gives every acknowledgement a specific reason', () => {

@@ -42,6 +42,10 @@ export const resourceRules: Readonly<Record<string, ResourceRules>> = {
   'AWS::Logs::LogGroup': { createOnly: ['LogGroupName'], nameProperty: 'LogGroupName' },
   'AWS::IAM::Role': { createOnly: ['RoleName', 'Path'], nameProperty: 'RoleName' },
   'AWS::IAM::Policy': { createOnly: [] },
+  'AWS::IAM::ManagedPolicy': {
+    createOnly: ['ManagedPolicyName', 'Description', 'Path'],
+    nameProperty: 'ManagedPolicyName',
+  },
   'AWS::IAM::InstanceProfile': {
     createOnly: ['InstanceProfileName', 'Path'],
     nameProperty: 'InstanceProfileName',
