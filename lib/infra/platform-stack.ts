@@ -285,6 +285,7 @@ export class PlatformStack extends Stack {
     this.operatorPolicy = new OperatorPolicy(this, 'OperatorPolicy', {
       namePrefix: prefix,
       jobQueueArns: [queues.cpu.jobQueueArn, queues.gpu.jobQueueArn],
+      jobDefinitionNames: Object.keys(this.jobDefinitions.definitions).map((job) => `${prefix}-${job}`),
       passRoles: [this.jobRole.role, this.jobDefinitions.executionRole],
       readWriteBuckets: [
         this.buckets.runs.bucket,

@@ -10,6 +10,7 @@ import { before, describe, it } from 'node:test';
 import { Validations, type App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ciEnvironments, platformStacks } from './helpers.js';
+import { catalog } from '../../jobs/catalog.js';
 
 interface Acknowledgement {
   readonly path: string;
@@ -91,11 +92,14 @@ describe('cdk-nag AwsSolutions', () => {
       'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::<ProcessedBucket745F36E0.Arn>/*]',
       'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::<RawBucket672A0DBB.Arn>/*]',
       'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::<RunsBucket7FD68A9D.Arn>/*]',
-      `OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/geobatch-${env}-*]`,
+      ...Object.keys(catalog).map(
+        (job) =>
+          `OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/geobatch-${env}-${job}:*]`,
+      ),
       'OperatorPolicy/Policy AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job/*]',
     ];
-    assert.deepEqual(perStack('geobatch-dev'), expected('dev'));
-    assert.deepEqual(perStack('geobatch-prod'), expected('prod'));
+    assert.deepEqual(perStack('geobatch-dev'), expected('dev').sort());
+    assert.deepEqual(perStack('geobatch-prod'), expected('prod').sort());
   });
 
   it('gives every acknowledgement a specific reason', () => {

@@ -10,6 +10,7 @@ import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { platformStacks } from './helpers.js';
+import { catalog } from '../../jobs/catalog.js';
 
 const libDir = new URL('../../lib/', import.meta.url).pathname;
 /** The CLI's code: its commands, the runners and the storage they use. */
@@ -131,8 +132,9 @@ describe('operator policy', () => {
           .map((p) => (p.startsWith('{') ? { Ref: p.slice(1, -1) } : p)),
       ],
     });
-    const definitions = sub(
-      'arn:{AWS::Partition}:batch:{AWS::Region}:{AWS::AccountId}:job-definition/geobatch-dev-*',
+    // each job definition by name: 'geobatch-dev-*' would also match an environment 'dev-2'
+    const definitions = Object.keys(catalog).map((job) =>
+      sub(`arn:{AWS::Partition}:batch:{AWS::Region}:{AWS::AccountId}:job-definition/geobatch-dev-${job}:*`),
     );
     const jobs = sub('arn:{AWS::Partition}:batch:{AWS::Region}:{AWS::AccountId}:job/*');
     const submit = bySid(statements, 'SubmitToTheEnvironmentsQueues');
@@ -140,11 +142,14 @@ describe('operator policy', () => {
     const queues = [stack.compute.cpu.jobQueue, stack.compute.gpu.jobQueue].map((q) =>
       stack.resolve(q.jobQueueArn),
     );
-    assert.deepEqual(resourceSet(submit.Resource), resourceSet([...queues, definitions]));
-    assert.deepEqual(bySid(statements, 'RegisterImageRevisions').Resource, definitions);
+    assert.deepEqual(resourceSet(submit.Resource), resourceSet([...queues, ...definitions]));
+    assert.deepEqual(
+      resourceSet(bySid(statements, 'RegisterImageRevisions').Resource),
+      resourceSet(definitions),
+    );
     assert.deepEqual(
       resourceSet(bySid(statements, 'TagOnCreate').Resource),
-      resourceSet([definitions, jobs]),
+      resourceSet([...definitions, jobs]),
     );
     const terminate = bySid(statements, 'TerminateGeobatchJobs');
     assert.deepEqual(terminate.Resource, jobs);
