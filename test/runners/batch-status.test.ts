@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { BatchClient, DescribeJobsCommand, ListJobsCommand, type JobDetail } from '@aws-sdk/client-batch';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BatchApi } from '../../lib/runners/batch.js';
+import { BatchApi, jobStates } from '../../lib/runners/batch.js';
 import { readBatchStatus, taskColumns } from '../../lib/runners/batch-status.js';
 import { resumeTasks } from '../../lib/runners/batch-plan.js';
 import { readDoneTasks } from '../../lib/runners/state.js';
@@ -514,15 +514,7 @@ describe('Batch status', () => {
     let seed = 13;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pick = <T>(values: readonly T[]): T => values[Math.floor(random() * values.length)]!;
-    const states = [
-      'SUBMITTED',
-      'PENDING',
-      'RUNNABLE',
-      'STARTING',
-      'RUNNING',
-      'SUCCEEDED',
-      'FAILED',
-    ] as const;
+    const states = jobStates;
     for (let round = 0; round < 40; round++) {
       const images = 2 + Math.floor(random() * 4);
       const graph = mixedGraph(images);
