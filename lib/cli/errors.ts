@@ -57,6 +57,8 @@ const userErrorNames = new Set([
   'BatchError',
   'TrainError',
   'DatasetError',
+  'PredictError',
+  'EvalError',
 ]);
 
 export interface HandledError {
