@@ -75,13 +75,6 @@ function metricColumns(task: string): string[] {
 function bundleSection(b: ModelBundle | undefined): string[] {
   if (!b) return ['## Model bundle', '', 'Not written (no ONNX export).', ''];
   const c = b.conversion;
-  const stretch = c.stretch
-    ? c.stretch.kind === 'percentile'
-      ? `percentile ${c.stretch.low}-${c.stretch.high}`
-      : c.stretch.kind === 'range'
-        ? `range ${c.stretch.ranges.map((r) => r.join('..')).join(', ')}`
-        : c.stretch.kind
-    : 'the default for the sample type';
   return [
     '## Model bundle',
     '',
@@ -93,12 +86,7 @@ function bundleSection(b: ModelBundle | undefined): string[] {
     `| outputs | ${b.outputs.join(', ')} |`,
     `| windows | ${b.windows.size} px, overlap ${b.windows.overlap} (as the training chips were cut) |`,
     `| band conversion | ${c.description} |`,
-    ...(c.sourceBands !== null
-      ? [
-          `| source scenes | ${c.sourceBands} band(s) of ${c.sourceType ?? 'unknown type'}; bands ${c.bands ? c.bands.join(',') : 'the default for the band count'}, stretch ${stretch} |`,
-        ]
-      : []),
-    `| score threshold | ${b.scoreThreshold ?? 'none'}: ${b.thresholdFrom} |`,
+    `| score threshold | ${b.scoreThreshold ?? 'none'} (${b.thresholdFrom}) |`,
     '',
   ];
 }

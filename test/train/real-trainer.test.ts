@@ -208,7 +208,7 @@ describe('geobatch train with the real trainer', { skip }, () => {
     assert.deepEqual(bundle.metrics, metrics.final);
     assert.ok(Math.abs(Date.parse(bundle.createdAt) - Date.now()) < 3_600_000);
     assert.match(card, /## Model bundle\n/);
-    assert.match(card, new RegExp(`\\| score threshold \\| ${bundle.scoreThreshold}: max sample F1`));
+    assert.match(card, new RegExp(`\\| score threshold \\| ${bundle.scoreThreshold} \\(max sample F1`));
     assert.match(card, /\| windows \| 64 px, overlap 0\.25 /);
     assert.match(card, /\| band conversion \| as given to geobatch train .*bands 4,3,2, percentile 1-99/);
     assert.match(card, /input `image` float32 \[N, 3, 128, 128\]/);
