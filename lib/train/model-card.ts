@@ -157,7 +157,7 @@ export function modelCard(input: ModelCardInput): string {
     `- Model: ${MODEL_TEXT[c.model] ?? c.model} (\`${c.model}\`)`,
     `- Weights: ${weights}`,
     `- Final ${primary}: ${num(m.final[primary])} (best epoch: ${m.bestEpoch ?? '–'})`,
-    `- Artifacts: \`${input.out}\` (model.pt, model.onnx, metrics.json, curves.png, checkpoints/)`,
+    `- Artifacts: \`${input.out}\` (model.pt, model.onnx, bundle.json, metrics.json, curves.png, checkpoints/)`,
     `- Trained with: Python ${input.env.python}, torch ${input.env.torch}, torchvision ${input.env.torchvision}, ${m.worldSize ?? 1} process(es), ${input.env.cuda ? `${input.env.gpus} GPU(s)` : 'CPU'}`,
     '',
     '## Data',
