@@ -36,9 +36,9 @@
  * lowest score first (its greedy NMM highest first); here both go highest first.
  *
  * Cost: candidates come from a uniform grid of the still-unclaimed boxes (cells of the median
- * box side, coarser on sparse scenes: at most 4 cells per box), so a query only meets
- * neighbours and each detection leaves the grid once; 100,000 detections merge in a fraction of
- * a second rather than the 10^10 pair tests of a scan.
+ * box side, coarser on wide sparse scenes: at most 4 cells per box or 4096), so a query meets
+ * only neighbours and each detection leaves the grid once; 100,000 detections merge in a
+ * fraction of a second rather than the 10^10 pair tests of a scan.
  */
 import { PredictError } from './errors.js';
 
