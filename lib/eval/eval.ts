@@ -10,7 +10,7 @@ import type { BurnShape } from '../labels/rasterize.js';
 import type { Storage } from '../storage/types.js';
 import { joinUri } from '../storage/uri.js';
 import { EvalError } from './errors.js';
-import { readPredictions, readTruth, rasterGrid } from './inputs.js';
+import { listFolder, rasterGrid, readPredictions, readTruth, stemOf } from './inputs.js';
 import type {
   EvalClass,
   EvalTask,
@@ -48,7 +48,7 @@ export interface EvalOptions {
   /** CRS of GeoJSON without a `crs` member. @default CRS84 */
   readonly truthCrs?: CrsRef;
   /** Scene rasters (a folder of `<scene>.tif`) whose grids place GeoJSON when neither side has one. */
-  readonly images?: string;
+  readonly images?: string | readonly string[];
   /** Cap of detections per scene and class for AP, as COCO's maxDets. @default no cap */
   readonly maxDets?: number;
   readonly signal?: AbortSignal;
@@ -256,9 +256,11 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
   const everyScene = truths.length === 1 && truths[0]!.id === '*' ? truths[0]! : undefined;
   const imageGrids = new Map<string, string>();
   if (options.images !== undefined) {
-    const { listFolder, stemOf } = await import('./inputs.js');
-    const stat = await storage.stat(options.images, signal ? { signal } : {});
-    const files = stat ? [options.images] : await listFolder(storage, options.images, signal);
+    const images = options.images;
+    const stat =
+      typeof images === 'string' ? await storage.stat(images, signal ? { signal } : {}) : undefined;
+    const files =
+      typeof images !== 'string' ? images : stat ? [images] : await listFolder(storage, images, signal);
     for (const f of files.filter((u) => /\.tiff?$/i.test(u))) imageGrids.set(stemOf(f), f);
   }
   const gridFor = async (id: string, ...candidates: (SceneGrid | null)[]): Promise<SceneGrid | null> => {
