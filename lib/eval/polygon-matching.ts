@@ -12,6 +12,7 @@ import type { Pair, Polygon as ClipPolygon } from 'polygon-clipping';
 import { BoxIndex } from '../labels/box-index.js';
 import { polygonArea, polygonsBounds } from '../labels/geometry.js';
 import type { Polygon } from '../labels/geometry.js';
+import { boxIou } from './matching.js';
 import type { Box } from './matching.js';
 
 /** A shape to match: polygons (outer ring then holes) in scene pixels, a class and a score. */
@@ -47,13 +48,41 @@ function areaOf(polygons: readonly Polygon[]): number {
  * so a shape's area is never counted twice.
  */
 export function polygonIou(a: readonly Polygon[], b: readonly Polygon[]): number {
-  const ua = polygonClipping.union(toClip(a));
-  const ub = polygonClipping.union(toClip(b));
-  const area = (m: ClipPolygon[]): number => areaOf(m.map((p) => p.map((r) => r.slice(0, -1))));
-  const inter = area(polygonClipping.intersection(ua, ub));
+  const ra = asRectangle(a);
+  const rb = asRectangle(b);
+  if (ra && rb) return boxIou(ra, rb);
+  const ua = a.length === 1 ? toClip(a) : polygonClipping.union(toClip(a));
+  const ub = b.length === 1 ? toClip(b) : polygonClipping.union(toClip(b));
+  const inter = clippedArea(polygonClipping.intersection(ua, ub));
   if (inter <= 0) return 0;
-  const union = area(ua) + area(ub) - inter;
+  const union = areaOf(a.length === 1 ? a : fromClip(ua)) + areaOf(b.length === 1 ? b : fromClip(ub)) - inter;
   return union > 0 ? inter / union : 0;
+}
+
+function fromClip(m: ClipPolygon[]): Polygon[] {
+  return m.map((p) => p.map((r) => r.slice(0, -1)));
+}
+
+function clippedArea(m: ClipPolygon[]): number {
+  return areaOf(fromClip(m));
+}
+
+/** The box of a shape that is one axis-aligned rectangle without holes (boxes as predicted), else undefined. */
+function asRectangle(shape: readonly Polygon[]): Box | undefined {
+  if (shape.length !== 1 || shape[0]!.length !== 1) return undefined;
+  const r = shape[0]![0]!;
+  const n =
+    r.length > 4 && r[0]![0] === r[r.length - 1]![0] && r[0]![1] === r[r.length - 1]![1]
+      ? r.length - 1
+      : r.length;
+  if (n !== 4) return undefined;
+  for (let i = 0; i < 4; i++) {
+    const p = r[i]!;
+    const q = r[(i + 1) % 4]!;
+    if (p[0] !== q[0] && p[1] !== q[1]) return undefined;
+  }
+  const [x0, y0, x1, y1] = polygonsBounds([shape[0]!]);
+  return x1 > x0 && y1 > y0 ? [x0, y0, x1, y1] : undefined;
 }
 
 /** What the one-to-one polygon matching of one scene and class found. */

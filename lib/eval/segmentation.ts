@@ -36,7 +36,11 @@ export async function rasterRows(storage: Storage, uri: string, signal?: AbortSi
           for (let y = top; y < bottom; y++) {
             const src = v.offset + (y - block.row) * v.rowStride;
             const dst = (y - y0) * width + block.col;
-            for (let c = 0; c < block.width; c++) out[dst + c] = v.data[src + c * v.pixelStride]!;
+            if (v.pixelStride === 1 && v.data instanceof Uint8Array) {
+              out.set(v.data.subarray(src, src + block.width), dst);
+            } else {
+              for (let c = 0; c < block.width; c++) out[dst + c] = v.data[src + c * v.pixelStride]!;
+            }
           }
         },
         signal ? { signal } : {},
@@ -91,7 +95,8 @@ export async function confusionOf(
   const predLut = Int16Array.from(lut);
   if (predLut[255] === -1) predLut[255] = -2;
   const counts = new Float64Array(k * k);
-  const rows = Math.max(1, options.bandRows ?? 256);
+  // 512: the block height predict and the mask stage write, so each block is decoded once
+  const rows = Math.max(1, options.bandRows ?? 512);
   const { width, height } = grid;
   const p = new Uint8Array(rows * width);
   const t = new Uint8Array(rows * width);

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { evaluate } from '../../lib/eval/eval.js';
 import type { EvalReport } from '../../lib/eval/eval.js';
-import { rasterRows } from '../../lib/eval/segmentation.js';
+import { confusionOf, rasterRows } from '../../lib/eval/segmentation.js';
 import { cocoText } from '../../lib/labels/coco.js';
 import { geojsonToCoco, rasterizeMask } from '../../lib/labels/geo-labels.js';
 import { writeGeoTiff } from '../../lib/raster/geotiff-writer.js';
@@ -180,6 +180,25 @@ describe('eval', () => {
     assert.equal(report.overall.segmentation!.perClass.building!.iou, 1);
     const m = report.confusion!;
     assert.equal(m.counts[0]![2], 30); // truth background, predicted car
+    // streamed in bands of 7 rows (across the 64 px tiles): the same counts as in one band
+    const pr = await rasterRows(storage, tif);
+    const tr = await rasterRows(storage, join(masks(), 's1.tif'));
+    const banded = await confusionOf(
+      pr,
+      tr,
+      { width: WIDTH, height: HEIGHT },
+      report.classes,
+      {
+        predicted: tif,
+        truth: 'mask',
+      },
+      { bandRows: 7 },
+    );
+    await pr.close();
+    await tr.close();
+    assert.deepEqual(banded.counts, m.counts);
+    const total = m.counts.flat().reduce((a, b) => a + b, 0);
+    assert.equal(total, WIDTH * HEIGHT);
   });
 
   it('the hand-computed detection case through a predict folder; errors.geojson in CRS84', async () => {
