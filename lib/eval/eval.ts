@@ -567,12 +567,11 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
       };
     } else {
       // segmentation: the class raster against the truth raster, by bands of rows
-      if (p === null || p.classRaster === null) {
-        throw new EvalError(
-          `scene '${id}': truth ${t.uri} has no predictions; a segmentation scene without a class raster cannot be scored`,
-        );
-      }
-      const predRows = await rasterRows(storage, p.classRaster, signal);
+      // a scene without predictions is all background: every truth pixel a false negative
+      const predRows =
+        p === null || p.classRaster === null
+          ? shapeRows([], grid.width, grid.height)
+          : await rasterRows(storage, p.classRaster, signal);
       let truthRows;
       if (t.mask !== null) truthRows = await rasterRows(storage, t.mask, signal);
       else {
@@ -590,7 +589,7 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
           truthRows,
           grid,
           classes,
-          { predicted: p.classRaster, truth: t.uri },
+          { predicted: p?.classRaster ?? '(no predictions)', truth: t.uri },
           signal ? { signal } : {},
         );
         confusion = confusion ? addConfusion(confusion, c) : c;

@@ -380,7 +380,10 @@ export async function readPredictions(
 ): Promise<PredictedScene[]> {
   const { signal } = options;
   const files = await filesOf(storage, uri, 'predictions', signal);
-  const predict = files.filter((f) => f.endsWith('.predict.json'));
+  // parts of a split scene (<scene>.part-<k>-of-<n>.*) are joined by predict; only whole scenes count
+  const predict = files.filter(
+    (f) => f.endsWith('.predict.json') && !/\.part-\d+-of-\d+\./.test(basenameUri(f)),
+  );
   const scenes: PredictedScene[] = [];
   if (predict.length > 0) {
     for (const f of predict) scenes.push(await readPredictJson(storage, f, signal));

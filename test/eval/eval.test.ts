@@ -2,7 +2,7 @@
 // with the outputs read back (eval.json, errors.geojson, the picture, eval.md).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -145,6 +145,20 @@ describe('eval', () => {
     assert.equal(onMask.overall.segmentation!.perClass.building!.tp, 6600);
     assert.equal(onMask.overall.segmentation!.perClass.car!.tp, 10 * 6 + 8 * 6);
     assert.equal((await sharp(join(dir, 'out-mask', 'confusion.png')).metadata()).format, 'png');
+    // a second truth scene without predictions: all of its class pixels are false negatives
+    const two = join(dir, 'masks-two');
+    await mkdir(two, { recursive: true });
+    await copyFile(join(masks(), 's1.tif'), join(two, 's1.tif'));
+    await copyFile(join(masks(), 's1.tif'), join(two, 's2.tif'));
+    const missed = await evaluate(storage, {
+      predictions: preds,
+      truth: two,
+      out: join(dir, 'out-mask-two'),
+    });
+    assert.deepEqual(missed.scenes.truthWithoutPredictions, ['s2']);
+    const b = missed.overall.segmentation!.perClass.building!;
+    assert.deepEqual([b.tp, b.fp, b.fn, b.iou], [6600, 0, 6600, 0.5]);
+    assert.equal(missed.perScene.s2!.segmentation!.perClass.building!.recall, 0);
     const onGeo = await evaluate(storage, {
       predictions: preds,
       truth: labels(),
