@@ -310,7 +310,7 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
       pairs.push({ id: t.id, prediction: null, truth: t, grid });
     }
   }
-  if (pairs.length === 0) {
+  if (!pairs.some((p) => p.prediction !== null)) {
     throw new EvalError(
       `no scene has both predictions and truth: predictions ${predictions.map((p) => p.id).join(', ') || 'none'}; truth ${truths.map((t) => t.id).join(', ')} (scenes are matched by file stem / predict.json id)`,
     );

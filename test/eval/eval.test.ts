@@ -401,6 +401,16 @@ describe('eval', () => {
         /unknown classes 'building' \(4 in .*\), 'tree' \(1 in .*\); the predictions' classes are 1 'car'/,
       ],
       [
+        'scene ids that match nothing',
+        async () => {
+          const p = join(dir, 'pred-other-name');
+          await mkdir(p, { recursive: true });
+          await writeFile(join(p, 'S1-final.json'), await readFile(join(coco(), 's1.json')));
+          return { predictions: p, truth: coco(), out: join(dir, 'never-9') };
+        },
+        /no scene has both predictions and truth: predictions S1-final; truth s1 \(scenes are matched by file stem/,
+      ],
+      [
         'no such predictions folder',
         async () => ({ predictions: join(dir, 'nope'), truth: coco(), out: join(dir, 'never-7') }),
         /predictions .*nope: no such file or folder/,
