@@ -1,6 +1,7 @@
 /** Parameters of the `eval` job (jobs/eval.ts), kept apart so the light catalog can import them. */
 import { z } from 'zod';
 
+/** The `params` of an eval stage. */
 export const evalParams = z
   .object({
     predictions: z

@@ -36,6 +36,7 @@ import type { Shape } from './polygon-matching.js';
 import { addConfusion, confusionOf, pixelScores, rasterRows, shapeRows } from './segmentation.js';
 import type { Confusion, PixelScores } from './segmentation.js';
 
+/** What {@link evaluate} compares and where it writes. */
 export interface EvalOptions {
   /** A predict output folder, or a folder / file / list of files of plain COCO or GeoJSON. */
   readonly predictions: string | readonly string[];
@@ -77,6 +78,7 @@ export interface DetectionScores extends Counts {
 /** Segmentation scores of a group. */
 export type SegmentationScores = PixelScores;
 
+/** The scores of one scene in eval.json (`perScene.<id>`). */
 export interface SceneReport {
   readonly predictions: string | null;
   readonly truth: string;
@@ -94,6 +96,7 @@ export interface SceneReport {
   readonly truthOutside?: number;
 }
 
+/** eval.json: what was compared, how, and the scores overall, per class and per scene. */
 export interface EvalReport {
   readonly format: 'geobatch-eval';
   readonly version: 1;

@@ -47,6 +47,7 @@ export interface SceneGrid {
   readonly geotransform: GeoTransform | null;
 }
 
+/** The tasks eval scores (classification predictions are refused). */
 export type EvalTask = 'detection' | 'segmentation';
 
 /** One scene's predictions. */
@@ -91,6 +92,7 @@ export interface TruthSource {
   readonly mask: string | null;
 }
 
+/** Options of {@link readPredictions} and {@link readTruth}. */
 export interface ReadOptions {
   readonly signal?: AbortSignal;
   /** Property of geo-label features naming the class. @default 'class' */
