@@ -390,7 +390,15 @@ export async function readPredictions(
   if (predict.length > 0) {
     for (const f of predict) scenes.push(await readPredictJson(storage, f, signal));
   } else {
-    const plain = files.filter((f) => /\.(geojson|json)$/i.test(f) && basenameUri(f) !== 'summary.json');
+    const isPart = (f: string) => /\.part-\d+-of-\d+\./.test(basenameUri(f));
+    const plain = files.filter(
+      (f) => /\.(geojson|json)$/i.test(f) && basenameUri(f) !== 'summary.json' && !isPart(f),
+    );
+    if (plain.length === 0 && files.some(isPart)) {
+      throw new EvalError(
+        `predictions ${uri}: only parts of split scenes (*.part-<k>-of-<n>.*) and no <scene>.predict.json: predict has not finished joining them; run it to the end first`,
+      );
+    }
     if (plain.length === 0) {
       throw new EvalError(
         `predictions ${uri}: no *.predict.json, COCO *.json or *.geojson files there; expected a geobatch predict output folder`,

@@ -411,6 +411,19 @@ describe('eval', () => {
         /no scene has both predictions and truth: predictions S1-final; truth s1 \(scenes are matched by file stem/,
       ],
       [
+        'a predict folder holding only parts of a split scene',
+        async () => {
+          const p = join(dir, 'pred-parts');
+          await mkdir(p, { recursive: true });
+          await writeFile(
+            join(p, 's1.part-1-of-2.json'),
+            JSON.stringify({ format: 'geobatch-predictions-part' }),
+          );
+          return { predictions: p, truth: coco(), out: join(dir, 'never-10') };
+        },
+        /only parts of split scenes .* predict has not finished joining them/,
+      ],
+      [
         'no such predictions folder',
         async () => ({ predictions: join(dir, 'nope'), truth: coco(), out: join(dir, 'never-7') }),
         /predictions .*nope: no such file or folder/,
