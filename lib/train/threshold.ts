@@ -16,20 +16,10 @@ import sharp, { type OutputInfo } from 'sharp';
 import { TrainError } from './errors.js';
 import { resizeBilinearLikePil } from './pil-resize.js';
 
-/** xyxy pixels. */
-export type Box = readonly [number, number, number, number];
+import { boxIou, type Box, type ScoredBox, type TruthBox } from '../eval/matching.js';
 
-export interface ScoredBox {
-  readonly box: Box;
-  readonly score: number;
-  /** Class index k (0-based). */
-  readonly label: number;
-}
-
-export interface TruthBox {
-  readonly box: Box;
-  readonly label: number;
-}
+// one box IoU and one box shape for eval and the validation threshold
+export { boxIou, type Box, type ScoredBox, type TruthBox };
 
 /** The detections of one image, each marked true or false positive, and its number of truth boxes. */
 export interface ImageMatch {
@@ -49,15 +39,6 @@ export const MATCH_IOU = 0.5;
 
 /** Validation images run at most, spread evenly over the split. @default */
 export const MAX_THRESHOLD_IMAGES = 200;
-
-export function boxIou(a: Box, b: Box): number {
-  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (w <= 0 || h <= 0) return 0;
-  const inter = w * h;
-  const union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-  return union > 0 ? inter / union : 0;
-}
 
 /** Marks each detection of one image as matched or not (see the module comment); pure. */
 export function matchImage(
