@@ -7,6 +7,7 @@ import { cancelCommand } from '../lib/cli/cancel.js';
 import { chipCommand } from '../lib/cli/chip.js';
 import { datasetCommand } from '../lib/cli/dataset.js';
 import { demoDataCommand } from '../lib/cli/demo-data.js';
+import { evalCommand } from '../lib/cli/eval.js';
 import { handleError } from '../lib/cli/errors.js';
 import { jobsCommand } from '../lib/cli/jobs.js';
 import { labelsCommand } from '../lib/cli/labels.js';
@@ -40,6 +41,7 @@ for (const command of [
   chipCommand,
   datasetCommand,
   trainCommand,
+  evalCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -10,6 +10,7 @@ import type { Queue } from '../lib/pipeline/types.js';
 import { chipGridParams } from './chip-grid-params.js';
 import { chipParams } from './chip-params.js';
 import { imageStageParam, rgbConversionParams } from './common-params.js';
+import { evalParams } from './eval-params.js';
 import { mergeParams } from './merge-params.js';
 import { retileParams } from './retile-params.js';
 import { trainParams } from './train/params.js';
@@ -303,6 +304,17 @@ export const catalog = {
     sharedMemoryMiB: 8192,
     granularity: 'stage',
     params: trainParams,
+  },
+  eval: {
+    description:
+      'Scores predictions against COCO, geo-label or mask truth (fan-in): <stage>/eval.json, errors.geojson, pr-curves.png or confusion.png, eval.md.',
+    queue: 'cpu',
+    vcpus: 1,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'stage',
+    params: evalParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

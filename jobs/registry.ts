@@ -20,6 +20,7 @@ const loaders: Loaders = {
   retile: async () => (await import('./retile.js')).retileJob,
   merge: async () => (await import('./merge.js')).mergeJob,
   train: async () => (await import('./train/job.js')).trainJob,
+  eval: async () => (await import('./eval.js')).evalJob,
 };
 
 /** The module of a catalog job. */

@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Stretch } from '../raster/stretch.js';
+import type { ProvenanceOptions } from '../train/bundle.js';
 import type { TrainTask } from '../train/events.js';
 import type { TrainProgress, TrainResult } from '../train/train.js';
 import { InterruptedError, UsageError } from './errors.js';
@@ -27,6 +29,65 @@ interface TrainCliOptions {
   device: 'auto' | 'cpu' | 'cuda';
   json: boolean;
   verbose: boolean;
+  windowSize?: number;
+  windowOverlap?: number;
+  scene?: string;
+  bands?: string;
+  stretch?: 'percentile' | 'minmax' | 'range' | 'none';
+  percentiles: string;
+  range?: string;
+}
+
+/** Runs an option parser, turning its error into a usage error (exit code 2). */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** bundle.json's windows and conversion from the options (see --help); the rest are defaults. */
+async function provenanceOf(opts: TrainCliOptions): Promise<ProvenanceOptions> {
+  const { parseBands, parsePercentiles, parseRanges } = await import('../raster/stretch.js');
+  const windows = {
+    ...(opts.windowSize !== undefined ? { size: opts.windowSize } : {}),
+    ...(opts.windowOverlap !== undefined ? { overlap: opts.windowOverlap } : {}),
+  };
+  const bands = opts.bands === undefined ? undefined : usage(() => parseBands(opts.bands!));
+  const kind = opts.stretch ?? (opts.range !== undefined ? 'range' : undefined);
+  if (opts.range !== undefined && kind !== 'range')
+    throw new UsageError(`--range applies to --stretch range, not --stretch ${kind}`);
+  let stretch: Stretch | undefined;
+  if (kind === 'percentile') stretch = { kind, ...usage(() => parsePercentiles(opts.percentiles)) };
+  else if (kind === 'minmax' || kind === 'none') stretch = { kind };
+  else if (kind === 'range') {
+    if (opts.range === undefined) throw new UsageError('--stretch range: expected --range MIN,MAX as well');
+    stretch = { kind, ranges: usage(() => parseRanges(opts.range!)) };
+  }
+  if (opts.scene === undefined) {
+    if (bands || stretch) {
+      throw new UsageError(
+        '--bands / --stretch / --range: expected --scene <one of the scenes the chips were cut from> as well (its header records the band count and type that predict must find in a scene to convert it this way)',
+      );
+    }
+    return { windows };
+  }
+  const { readSourceHeader, bundleConversion } = await import('../train/provenance.js');
+  const source = await readSourceHeader(cliStorage(), opts.scene);
+  if (!source && (bands || stretch)) {
+    throw new UsageError(
+      `--scene ${opts.scene}: not a GeoTIFF; chips of JPEG and PNG scenes are cut as they are, so --bands and --stretch do not apply`,
+    );
+  }
+  return {
+    windows,
+    conversion: bundleConversion(
+      `as given to geobatch train (--scene ${opts.scene})`,
+      { ...(bands ? { bands } : {}), ...(stretch ? { stretch } : {}) },
+      source,
+    ),
+  };
 }
 
 /** One progress line (redrawn in place on a terminal): phase, bar, steps, elapsed, estimate, loss. */
@@ -73,6 +134,11 @@ function summaryText(r: TrainResult): string {
     `  validation: ${metrics || 'no metrics'} (best epoch ${r.bestEpoch ?? '–'})`,
     ...perClass,
     `  ONNX check: ${r.onnx ? (r.onnx.ok ? `ok, max |diff| ${Math.max(...r.onnx.outputs.map((o) => o.maxAbsDiff)).toExponential(2)}` : 'MISMATCH') : 'not run'}`,
+    ...(r.bundle
+      ? [
+          `  bundle: score threshold ${r.bundle.scoreThreshold ?? 'none'} (${r.bundle.thresholdFrom}); windows ${r.bundle.windows.size} px, overlap ${r.bundle.windows.overlap}; ${r.bundle.conversion.description}`,
+        ]
+      : []),
     '  artifacts:',
     ...Object.entries(r.artifacts).map(([name, uri]) => `    ${name.padEnd(22)} ${uri}`),
   ].join('\n');
@@ -86,8 +152,16 @@ export const trainCommand = new Command('train')
       'Train a PyTorch model on a dataset: the output of `geobatch dataset build`, or a',
       'folder with train.json, val.json and images/ (local or s3://, images synced to a',
       'local cache). Writes to --out: model.pt, model.onnx (checked with onnxruntime),',
-      'metrics.json, curves.png, MODEL_CARD.md and checkpoints/epoch-NNNN.pt. Rerun',
-      'with the same --out to resume from the last checkpoint there.',
+      'bundle.json (what geobatch predict needs), metrics.json, curves.png,',
+      'MODEL_CARD.md and checkpoints/epoch-NNNN.pt. Rerun with the same --out to',
+      'resume from the last checkpoint there.',
+      '',
+      'bundle.json records how the chips were made, for predict to cut and convert',
+      'scenes the same way: --window-size / --window-overlap (default: the input',
+      'size, 0.2) and, for chips converted from multi-band or 16-bit scenes, --scene',
+      'with the --bands / --stretch the chips were made with (default: 8-bit RGB',
+      'chips taken as they were). A train stage of a pipeline finds all of this in',
+      'the run itself.',
       '',
       'Python: GEOBATCH_PYTHON, else the first of python3, python, /usr/bin/python3',
       'that imports torch and the trainer (GEOBATCH_TRAINER_DIR, default',
@@ -135,6 +209,35 @@ export const trainCommand = new Command('train')
   .option('--allow-scratch', 'train from scratch when the pretrained weights cannot be loaded', false)
   .option('--smoke', 'a tiny run to check the setup (see above)', false)
   .addOption(new Option('--device <d>', 'where to train').choices(['auto', 'cpu', 'cuda']).default('auto'))
+  .option(
+    '--window-size <px>',
+    'bundle.json: size of the windows the chips were cut with (default: the input size)',
+    numberOption('--window-size', 1, 100_000, true),
+  )
+  .option(
+    '--window-overlap <ratio>',
+    'bundle.json: their overlap ratio in [0, 1) (default 0.2)',
+    numberOption('--window-overlap', 0, 0.99, false),
+  )
+  .option(
+    '--scene <file|uri>',
+    'bundle.json: one of the GeoTIFF scenes the chips were cut from (its header gives the band count and type)',
+  )
+  .option(
+    '--bands <list>',
+    'bundle.json: the source bands the chips were made of, R,G,B from 1 (with --scene)',
+  )
+  .addOption(
+    new Option(
+      '--stretch <kind>',
+      'bundle.json: the stretch the chips were made with (with --scene)',
+    ).choices(['percentile', 'minmax', 'range', 'none']),
+  )
+  .option('--percentiles <low,high>', 'bundle.json: percentiles of that percentile stretch', '2,98')
+  .option(
+    '--range <min,max>',
+    'bundle.json: the range of that range stretch (min,max or six numbers for R, G, B)',
+  )
   .option('--json', 'print the result as JSON (no progress bar)', false)
   .option('--verbose', "show the trainer's log lines", false)
   .action(async (opts: TrainCliOptions) => {
@@ -145,6 +248,7 @@ export const trainCommand = new Command('train')
         `--model: expected a ${opts.task} model (${MODELS[opts.task].join(', ')}) but got '${opts.model}'`,
       );
     }
+    const provenance = await provenanceOf(opts);
     const err = process.stderr;
     const tty = err.isTTY === true && !opts.json;
     let barShown = false;
@@ -185,6 +289,7 @@ export const trainCommand = new Command('train')
         allowScratch: opts.allowScratch,
         smoke: opts.smoke,
         device: opts.device,
+        provenance,
         dataset: opts.dataset,
         out: opts.out,
         workDir,

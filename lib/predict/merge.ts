@@ -32,11 +32,13 @@
  * step on metric > threshold; here both are strictly greater (so `nms` + `iou` equals
  * torchvision). SAHI breaks score ties by torch's unstable sort; here by the ranking above.
  * SAHI takes the merged label from the higher-scored of each pair (the member's on equal
- * scores); here always the keeper's.
+ * scores); here always the keeper's. SAHI's `nmm` merges the detections one claim brings in
+ * lowest score first (its greedy NMM highest first); here both go highest first.
  *
  * Cost: candidates come from a uniform grid of the still-unclaimed boxes (cells of the median
- * box side), so a query only meets neighbours and each detection leaves the grid once; 100,000
- * detections merge in a fraction of a second rather than the 10^10 pair tests of a scan.
+ * box side, coarser on wide sparse scenes: at most 4 cells per box or 4096), so a query meets
+ * only neighbours and each detection leaves the grid once; 100,000 detections merge in a
+ * fraction of a second rather than the 10^10 pair tests of a scan.
  */
 import { PredictError } from './errors.js';
 

@@ -2,6 +2,7 @@
 import type { TrainerConfig } from './config.js';
 import { PRIMARY_METRIC } from './config.js';
 import type { PreparedDataset } from './dataset.js';
+import type { ModelBundle } from '../predict/bundle.js';
 import type { EnvEvent } from './events.js';
 import type { OnnxCheckResult } from './onnx.js';
 
@@ -28,6 +29,8 @@ export interface ModelCardInput {
   readonly dataset: PreparedDataset;
   readonly metrics: MetricsFile;
   readonly onnx?: OnnxCheckResult;
+  /** bundle.json, when one was written (with model.onnx). */
+  readonly bundle?: ModelBundle;
   readonly env: EnvEvent;
   /** Where the run's artifacts are (URI of the output folder). */
   readonly out: string;
@@ -69,8 +72,29 @@ function metricColumns(task: string): string[] {
   return ['f1Samples', 'f1Macro', 'threshold'];
 }
 
-function loadingSection(c: TrainerConfig): string[] {
-  const size = c.imageSize ?? 512;
+function bundleSection(b: ModelBundle | undefined): string[] {
+  if (!b) return ['## Model bundle', '', 'Not written (no ONNX export).', ''];
+  const c = b.conversion;
+  return [
+    '## Model bundle',
+    '',
+    '`bundle.json` tells `geobatch predict` how to apply the model as it was trained:',
+    '',
+    '| field | value |',
+    '| :-- | :-- |',
+    `| input | \`${b.input.name}\` ${b.input.size} x ${b.input.size} px, batch ${b.input.batch ?? 'dynamic'}, RGB in [0, 1], windows resized ${b.input.resize}; normalisation ${b.input.normalization} |`,
+    `| outputs | ${b.outputs.join(', ')} |`,
+    `| windows | ${b.windows.size} px, overlap ${b.windows.overlap} (as the training chips were cut) |`,
+    `| band conversion | ${c.description} |`,
+    `| score threshold | ${b.scoreThreshold ?? 'none'} (${b.thresholdFrom}) |`,
+    '',
+  ];
+}
+
+function loadingSection(c: TrainerConfig, bundle: ModelBundle | undefined): string[] {
+  const size = bundle?.input.size ?? c.imageSize ?? 512;
+  const batch = bundle ? bundle.input.batch : 1;
+  const n = batch === null ? 'N' : String(batch);
   const py = [
     '```python',
     'import sys, torch',
@@ -87,8 +111,8 @@ function loadingSection(c: TrainerConfig): string[] {
     c.task === 'detection'
       ? 'boxes [N,4] (x1,y1,x2,y2 pixels of the input), labels [N] (index into the classes, 1-based), scores [N]'
       : c.task === 'segmentation'
-        ? 'logits [1, classes + 1, S, S] (argmax: 0 = background, k = k-th class)'
-        : `scores [1, classes] (sigmoid; a class is present when its score >= the threshold)`;
+        ? `logits [${n}, classes + 1, S, S] (argmax: 0 = background, k = k-th class)`
+        : `scores [${n}, classes] (sigmoid; a class is present when its score >= the threshold)`;
   return [
     '## How to load',
     '',
@@ -96,7 +120,7 @@ function loadingSection(c: TrainerConfig): string[] {
     '',
     ...py,
     '',
-    `onnxruntime-node (model.onnx, opset 11; input \`image\` float32 [1, 3, ${size}, ${size}], RGB scaled to 0..1):`,
+    `onnxruntime-node (model.onnx, opset 11; input \`image\` float32 [${n}, 3, ${size}, ${size}], RGB scaled to 0..1${batch === null ? ', N images per run' : ''}):`,
     '',
     '```js',
     "import * as ort from 'onnxruntime-node';",
@@ -133,7 +157,7 @@ export function modelCard(input: ModelCardInput): string {
     `- Model: ${MODEL_TEXT[c.model] ?? c.model} (\`${c.model}\`)`,
     `- Weights: ${weights}`,
     `- Final ${primary}: ${num(m.final[primary])} (best epoch: ${m.bestEpoch ?? '–'})`,
-    `- Artifacts: \`${input.out}\` (model.pt, model.onnx, metrics.json, curves.png, checkpoints/)`,
+    `- Artifacts: \`${input.out}\` (model.pt, model.onnx, bundle.json, metrics.json, curves.png, checkpoints/)`,
     `- Trained with: Python ${input.env.python}, torch ${input.env.torch}, torchvision ${input.env.torchvision}, ${m.worldSize ?? 1} process(es), ${input.env.cuda ? `${input.env.gpus} GPU(s)` : 'CPU'}`,
     '',
     '## Data',
@@ -198,13 +222,14 @@ export function modelCard(input: ModelCardInput): string {
         ]
       : ['Not checked (no ONNX export).']),
     '',
-    ...loadingSection(c),
+    ...bundleSection(input.bundle),
+    ...loadingSection(c, input.bundle),
     '## Limitations',
     '',
     d.meta
       ? '- Evaluated on the validation split only, which was split by scene: the metrics say how the model does on other scenes of the same imagery, not on other sensors, seasons or regions.'
       : '- Evaluated on the validation split only; this dataset records no scenes, so chips of one scene may be on both sides of the split and the metrics may be optimistic.',
-    `- Inputs must be 8-bit RGB chips resized to ${c.imageSize ?? 'the trained size'} px, like the training chips; other band orders, bit depths or ground sample distances are out of distribution.`,
+    `- Inputs must look like the training chips: 8-bit RGB made from the scenes as the model bundle's band conversion says, resized to ${input.bundle?.input.size ?? c.imageSize ?? 'the trained size'} px; other band orders, bit depths or ground sample distances are out of distribution.`,
     ...(c.task === 'detection'
       ? [
           "- The ONNX export has a fixed input size and returns at most the detector's post-NMS boxes; small objects below a few pixels at that size are not found.",

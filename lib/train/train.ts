@@ -1,14 +1,17 @@
 /**
  * One training run, end to end: dataset made local, trainer config written, latest checkpoint
  * restored, trainer launched (its events turned into progress and logs, each checkpoint uploaded
- * as it appears), then the ONNX export verified, curves.png and MODEL_CARD.md drawn and every
- * artifact uploaded to `<out>/` (the model card last: its presence means the run is complete).
+ * as it appears), then the ONNX export verified, the model bundle (bundle.json: what predict needs,
+ * lib/train/bundle.ts) written, curves.png and MODEL_CARD.md drawn and every artifact uploaded to
+ * `<out>/` (the model card last: its presence means the run is complete).
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BUNDLE_FILE, type ModelBundle } from '../predict/bundle.js';
 import type { Storage } from '../storage/types.js';
 import { joinUri, normalizeUri } from '../storage/uri.js';
+import { buildBundle, type ProvenanceOptions } from './bundle.js';
 import { restoreCheckpoint, uploadCheckpoint } from './checkpoints.js';
 import { PRIMARY_METRIC, trainerConfig, type TrainerConfig, type TrainOptions } from './config.js';
 import { renderCurves, type CurvePoint } from './curves.js';
@@ -59,6 +62,13 @@ export interface RunTrainingOptions extends TrainOptions {
   readonly onTrainerLog?: (line: string) => void;
   /** Every trainer event, as it arrives. */
   readonly onEvent?: (event: TrainerEvent) => void;
+  /**
+   * How the dataset's chips were made, recorded in bundle.json.
+   * @default windows of the input size with overlap 0.2, chips taken as 8-bit RGB
+   */
+  readonly provenance?: ProvenanceOptions;
+  /** Validation images the detection score threshold is chosen on, at most. @default 200 */
+  readonly maxThresholdImages?: number;
 }
 
 export interface TrainResult {
@@ -71,6 +81,8 @@ export interface TrainResult {
   /** Final validation metrics. */
   readonly metrics: Record<string, unknown>;
   readonly onnx?: OnnxCheckResult;
+  /** bundle.json as written (with model.onnx only). */
+  readonly bundle?: ModelBundle;
   /** Artifact name -> URI. */
   readonly artifacts: Record<string, string>;
   readonly seconds: number;
@@ -227,6 +239,22 @@ export async function runTraining(storage: Storage, options: RunTrainingOptions)
   }
   const completed: MetricsFile = { ...metrics, ...(onnx ? { onnxCheck: onnx } : {}) };
   await writeFile(metricsPath, JSON.stringify(completed, null, 2) + '\n');
+  let bundle: ModelBundle | undefined;
+  if (onnx) {
+    bundle = await buildBundle({
+      config,
+      dataset,
+      metrics: completed,
+      outputDir,
+      ...(options.provenance ? { provenance: options.provenance } : {}),
+      ...(options.maxThresholdImages !== undefined ? { maxThresholdImages: options.maxThresholdImages } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    await writeFile(join(outputDir, BUNDLE_FILE), JSON.stringify(bundle, null, 2) + '\n');
+    log.info(
+      `model bundle: input ${bundle.input.size} px, batch ${bundle.input.batch ?? 'dynamic'}, windows ${bundle.windows.size} px overlap ${bundle.windows.overlap}, conversion: ${bundle.conversion.description}; score threshold ${bundle.scoreThreshold ?? 'none'} (${bundle.thresholdFrom})`,
+    );
+  }
   const primary = PRIMARY_METRIC[config.task];
   const curves = await renderCurves({
     title: `${config.task} · ${config.model}`,
@@ -247,6 +275,7 @@ export async function runTraining(storage: Storage, options: RunTrainingOptions)
       dataset,
       metrics: completed,
       onnx,
+      ...(bundle ? { bundle } : {}),
       env: python.env,
       out,
       smoke: options.smoke === true,
@@ -256,7 +285,9 @@ export async function runTraining(storage: Storage, options: RunTrainingOptions)
     .filter((f) => /^(model\.pt|model\.onnx|metrics\.json|curves\.png|onnx-check[^/]*\.(json|bin))$/.test(f))
     .sort();
   const artifacts: Record<string, string> = {};
-  for (const name of [...names, 'MODEL_CARD.md']) {
+  // bundle.json after model.onnx (it names it), the model card last (the run is complete)
+  const ordered = [...names, ...(bundle ? [BUNDLE_FILE] : []), 'MODEL_CARD.md'];
+  for (const name of ordered) {
     const uri = joinUri(out, name);
     await upload(storage, join(outputDir, name), uri, signal);
     artifacts[name] = uri;
@@ -273,6 +304,7 @@ export async function runTraining(storage: Storage, options: RunTrainingOptions)
     bestEpoch: done.bestEpoch,
     metrics: done.metrics,
     ...(onnx ? { onnx } : {}),
+    ...(bundle ? { bundle } : {}),
     artifacts,
     seconds: (performance.now() - started) / 1000,
     imagesPerSecond: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : null,

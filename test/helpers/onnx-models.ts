@@ -60,7 +60,7 @@ export async function untrainedModel(options: UntrainedModelOptions): Promise<st
   const classes = options.classes ?? DEFAULT_CLASSES;
   const size = options.size ?? (task === 'detection' ? 320 : 128);
   const seed = options.seed ?? 0;
-  const exportKey = JSON.stringify({ task, model, classes: classes.length, size, seed, v: 1 });
+  const exportKey = JSON.stringify({ task, model, classes: classes.length, size, seed, v: 2 });
   const hash = createHash('sha256')
     .update(exportKey + JSON.stringify(classes) + JSON.stringify(options.bundle ?? {}))
     .digest('hex')
@@ -87,7 +87,8 @@ export async function untrainedModel(options: UntrainedModelOptions): Promise<st
       input: {
         name: 'image',
         size,
-        batch: 1,
+        // the export's batch axis: dynamic except for detection (jobs/train/PROTOCOL.md)
+        batch: task === 'detection' ? 1 : null,
         range: [0, 1],
         layout: 'NCHW',
         resize: 'bilinear',

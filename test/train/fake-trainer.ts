@@ -2,7 +2,8 @@
  * A stand-in trainer for the harness's error paths and resume: a few lines of Python (stdlib only)
  * written to a temp dir, speaking the trainer's protocol. The behaviour comes from the config's
  * `fake` field; without it, it "trains" by writing a checkpoint per epoch, resuming from the
- * highest one in checkpointDir, and writes model.pt and metrics.json.
+ * highest one in checkpointDir, and writes model.pt and metrics.json (and, when FAKE_ONNX_DIR is
+ * set, copies the model.onnx and onnx-check files found there, e.g. an untrained model's export).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -61,6 +62,12 @@ metrics = {"task": cfg["task"], "model": cfg["model"], "weightsUsed": "none", "w
            "final": history[-1]["metrics"], "bestEpoch": history[-1]["epoch"]}
 json.dump(metrics, open(os.path.join(out, "metrics.json"), "w"))
 emit(event="artifact", name="model.pt", path=os.path.join(out, "model.pt"))
+if os.environ.get("FAKE_ONNX_DIR"):
+    import shutil
+    src = os.environ["FAKE_ONNX_DIR"]
+    for f in sorted(os.listdir(src)):
+        if f == "model.onnx" or f.startswith("onnx-check"):
+            shutil.copy(os.path.join(src, f), os.path.join(out, f))
 emit(event="done", epochs=cfg["epochs"], metrics=history[-1]["metrics"], bestEpoch=history[-1]["epoch"])
 `;
 

@@ -3,14 +3,19 @@
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { TrainError } from '../../lib/train/errors.js';
 import { assertOnnxMatches, compareDetections, compareOutput, verifyOnnx } from '../../lib/train/onnx.js';
+import { readBundle } from '../../lib/predict/bundle.js';
+import { createStorage } from '../../lib/storage/index.js';
 import { findPython } from '../../lib/train/python.js';
 import { geobatch, isolatedEnv } from '../helpers/cli.js';
-import { writeTinyDataset } from './tiny-dataset.js';
+import { TINY_CLASSES, writeTinyDataset } from './tiny-dataset.js';
+
+/** A 4-band float64 GeoTIFF (SpaceNet multispectral) standing for the scenes of the chips. */
+const MS = resolve(import.meta.dirname, '../../../shared/data/spacenet/ms1.tif');
 
 let skip: string | false = false;
 try {
@@ -114,6 +119,19 @@ describe('geobatch train with the real trainer', { skip }, () => {
       '--smoke',
       '--weights',
       'none',
+      // how the chips were made, for bundle.json
+      '--window-size',
+      '64',
+      '--window-overlap',
+      '0.25',
+      '--scene',
+      MS,
+      '--bands',
+      '4,3,2',
+      '--stretch',
+      'percentile',
+      '--percentiles',
+      '1,99',
       '--json',
     ];
     const run = await geobatch(args, { env });
@@ -136,6 +154,7 @@ describe('geobatch train with the real trainer', { skip }, () => {
       'onnx-check.json',
       'onnx-check-input.bin',
       'onnx-check-scores.bin',
+      'bundle.json',
       'checkpoints/epoch-0001.pt',
       'checkpoints/epoch-0002.pt',
     ]) {
@@ -152,10 +171,75 @@ describe('geobatch train with the real trainer', { skip }, () => {
     assert.match(card, /\| 1 \| building \| 4 \| 2 \|/);
     assert.match(card, /## ONNX check\n\nPassed/);
 
+    // the model bundle: uploaded after model.onnx, before the model card; what predict reads
+    const uploaded = Object.keys(result.artifacts);
+    assert.deepEqual(uploaded.slice(-3), ['bundle.json', 'MODEL_CARD.md', 'checkpoints']);
+    assert.ok(uploaded.indexOf('model.onnx') < uploaded.indexOf('bundle.json'));
+    const { bundle, onnxUri } = await readBundle(createStorage(), out);
+    assert.equal(onnxUri, join(out, 'model.onnx'));
+    assert.equal(bundle.task, 'classification');
+    assert.equal(bundle.model, 'resnet18');
+    assert.deepEqual(bundle.classes, TINY_CLASSES);
+    // the smoke input size of classification, and the dynamic batch of the export
+    assert.deepEqual(bundle.input, {
+      name: 'image',
+      size: 128,
+      batch: null,
+      range: [0, 1],
+      layout: 'NCHW',
+      resize: 'bilinear',
+      normalization: 'inside the model (ImageNet mean and std)',
+    });
+    assert.deepEqual(bundle.outputs, ['scores']);
+    assert.deepEqual(bundle.windows, { size: 64, overlap: 0.25 });
+    assert.deepEqual(bundle.conversion, {
+      sourceBands: 4,
+      sourceType: 'float64',
+      bands: [4, 3, 2],
+      stretch: { kind: 'percentile', low: 1, high: 99 },
+      description: `as given to geobatch train (--scene ${MS}): bands 4,3,2, percentile 1-99, from 4-band float64 scenes`,
+    });
+    assert.equal(bundle.scoreThreshold, metrics.threshold);
+    assert.equal(typeof bundle.scoreThreshold, 'number');
+    assert.match(
+      bundle.thresholdFrom,
+      /^max sample F1 on 2 validation chips, the trainer's search \(F1 \d\.\d\d\)$/,
+    );
+    assert.deepEqual(bundle.metrics, metrics.final);
+    assert.ok(Math.abs(Date.parse(bundle.createdAt) - Date.now()) < 3_600_000);
+    assert.match(card, /## Model bundle\n/);
+    assert.match(card, new RegExp(`\\| score threshold \\| ${bundle.scoreThreshold} \\(max sample F1`));
+    assert.match(card, /\| windows \| 64 px, overlap 0\.25 /);
+    assert.match(card, /\| band conversion \| as given to geobatch train .*bands 4,3,2, percentile 1-99/);
+    assert.match(card, /input `image` float32 \[N, 3, 128, 128\]/);
+
     // a rerun finds both checkpoints done: no training, the artifacts rewritten
     const again = await geobatch(args, { env });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout).resumedFrom, 2);
+    assert.deepEqual(JSON.parse(again.stdout).bundle.conversion, bundle.conversion);
+  });
+
+  it('refuses --bands without the --scene whose header they refer to', async () => {
+    const run = await geobatch(
+      [
+        'train',
+        '--dataset',
+        join(dir, 'data'),
+        '--out',
+        join(dir, 'never'),
+        '--task',
+        'detection',
+        '--bands',
+        '3,2,1',
+      ],
+      { env: isolatedEnv({ GEOBATCH_CACHE_DIR: join(dir, 'cache') }) },
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      /--bands \/ --stretch \/ --range: expected --scene <one of the scenes the chips were cut from> as well/,
+    );
   });
 
   it('verifies a one-step export and reports a tampered PyTorch output as a mismatch', async () => {

@@ -224,5 +224,8 @@ describe('training data and checkpoints on S3', () => {
     );
     const card = (await storage.read(`${out}/MODEL_CARD.md`)).toString();
     assert.match(card, /\| 3 \| 0\.3333 \| 0\.8000 \|/);
+    // the stand-in exports no ONNX: no bundle, and the card says so
+    assert.equal(await storage.exists(`${out}/bundle.json`), false);
+    assert.match(card, /## Model bundle\n\nNot written \(no ONNX export\)\./);
   });
 });

@@ -1,4 +1,8 @@
-"""ONNX export (opset 11, fixed input size) and the onnx-check files the harness compares with onnxruntime."""
+"""ONNX export (opset 11, fixed input size) and the onnx-check files the harness compares with onnxruntime.
+
+Segmentation and classification are exported with a dynamic batch axis (input `image` and the
+output, axis 0), so that prediction can run several windows at once; detection stays at batch 1
+(the Faster R-CNN wrapper handles one image per run)."""
 
 import copy
 import inspect
@@ -61,6 +65,13 @@ def export_module(model, task):
     return m
 
 
+def dynamic_axes(task):
+    """The `dynamic_axes` of torch.onnx.export: the batch axis of the input and the output, or None (detection)."""
+    if task == "detection":
+        return None
+    return {name: {0: "batch"} for name in ["image", *OUTPUT_NAMES[task]]}
+
+
 def check_input(image_size, sample=None):
     """The deterministic check input [1,3,S,S]: a validation image when given, else a fixed pattern."""
     if sample is not None:
@@ -89,6 +100,7 @@ def export_onnx(model, task, image_size, out_dir, sample=None):
     module = export_module(model, task)
     x = check_input(image_size, sample)
     names = OUTPUT_NAMES[task]
+    axes = dynamic_axes(task)
     onnx_path = os.path.join(out_dir, "model.onnx")
     tmp = f"{onnx_path}.tmp-{os.getpid()}"
     with torch.no_grad():
@@ -100,6 +112,7 @@ def export_onnx(model, task, image_size, out_dir, sample=None):
             input_names=["image"],
             output_names=names,
             do_constant_folding=True,
+            **({"dynamic_axes": axes} if axes else {}),
             **torchscript_export_options(),
         )
     try:

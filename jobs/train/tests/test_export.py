@@ -1,5 +1,6 @@
 """ONNX export with the TorchScript exporter on every PyTorch: 1.13 here, 2.9+ in the GPU image."""
 
+import json
 import os
 import shutil
 import sys
@@ -34,6 +35,26 @@ class Export(unittest.TestCase):
         with open(os.path.join(self.tmp, "model.onnx"), "rb") as f:
             self.assertGreater(len(f.read()), 10000)
         self.assertEqual(sorted(os.listdir(self.tmp)), ["model.onnx", "onnx-check-input.bin", "onnx-check-scores.bin", "onnx-check.json"])
+
+    def test_the_batch_axis_is_dynamic_except_for_detection(self):
+        self.assertEqual(export.dynamic_axes("segmentation"), {"image": {0: "batch"}, "logits": {0: "batch"}})
+        self.assertEqual(export.dynamic_axes("classification"), {"image": {0: "batch"}, "scores": {0: "batch"}})
+        self.assertIsNone(export.dynamic_axes("detection"))
+        seen = []
+
+        def recording_export(model, args, f, **kwargs):
+            seen.append(kwargs.get("dynamic_axes"))
+            return REAL_EXPORT(model, args, f, **kwargs)
+
+        with mock.patch.object(torch.onnx, "export", recording_export):
+            export.export_onnx(small_model(), "classification", 32, self.tmp)
+        self.assertEqual(seen, [{"image": {0: "batch"}, "scores": {0: "batch"}}])
+        # the symbolic dimension is stored by name in the graph's input and output shapes
+        # (python onnxruntime is not installed here: test/train/onnx-batch.test.ts runs a batch of 2)
+        with open(os.path.join(self.tmp, "model.onnx"), "rb") as f:
+            self.assertGreaterEqual(f.read().count(b"batch"), 2)
+        with open(os.path.join(self.tmp, "onnx-check.json"), "r", encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["input"]["shape"], [1, 3, 32, 32])
 
     def test_asks_for_the_torchscript_exporter_where_torch_has_a_dynamo_switch(self):
         calls = []
