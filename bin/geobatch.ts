@@ -13,6 +13,7 @@ import { jobsCommand } from '../lib/cli/jobs.js';
 import { labelsCommand } from '../lib/cli/labels.js';
 import { logsCommand } from '../lib/cli/logs.js';
 import { planCommand, validateCommand } from '../lib/cli/plan.js';
+import { predictCommand } from '../lib/cli/predict.js';
 import { resumeCommand } from '../lib/cli/resume.js';
 import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
@@ -42,6 +43,7 @@ for (const command of [
   datasetCommand,
   trainCommand,
   evalCommand,
+  predictCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -12,6 +12,7 @@ import { chipParams } from './chip-params.js';
 import { imageStageParam, rgbConversionParams } from './common-params.js';
 import { evalParams } from './eval-params.js';
 import { mergeParams } from './merge-params.js';
+import { predictParams } from './predict-params.js';
 import { retileParams } from './retile-params.js';
 import { trainParams } from './train/params.js';
 
@@ -315,6 +316,30 @@ export const catalog = {
     timeoutSeconds: 3600,
     granularity: 'stage',
     params: evalParams,
+  },
+  predict: {
+    description:
+      "Applies a trained model to the item's scene in overlapping windows (ONNX Runtime): <stage>/<item>.predict.json with GeoJSON + COCO detections, a class GeoTIFF + polygons, or window scores.",
+    queue: 'cpu',
+    vcpus: 2,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 86400,
+    granularity: 'item',
+    parts: true,
+    params: predictParams,
+  },
+  'predict-gpu': {
+    description:
+      'The predict job on the GPU queue (CUDA execution provider): taken by a predict stage with resources.gpus >= 1.',
+    queue: 'gpu',
+    vcpus: 4,
+    memoryMiB: 15000,
+    gpus: 1,
+    timeoutSeconds: 86400,
+    granularity: 'item',
+    parts: true,
+    params: predictParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

@@ -21,6 +21,8 @@ const loaders: Loaders = {
   merge: async () => (await import('./merge.js')).mergeJob,
   train: async () => (await import('./train/job.js')).trainJob,
   eval: async () => (await import('./eval.js')).evalJob,
+  predict: async () => (await import('./predict.js')).predictJob,
+  'predict-gpu': async () => (await import('./predict.js')).predictJob,
 };
 
 /** The module of a catalog job. */

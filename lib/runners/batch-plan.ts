@@ -187,7 +187,10 @@ export interface PlanSubmissionInput {
 /** One stage's job, before earlier stages' job ids are known. */
 export interface PlannedJob {
   readonly stage: string;
-  /** The stage's catalog job (one job definition per job). */
+  /**
+   * The catalog job whose job definition runs the stage (one definition per job): the stage's
+   * job, or its GPU twin `<job>-gpu` when the stage asks for GPUs. The task runs the stage's job.
+   */
   readonly job: string;
   /** The plan's task indexes this job runs: array child k runs `tasks[k]`. */
   readonly tasks: readonly number[];
@@ -243,7 +246,10 @@ export function planSubmission(input: PlanSubmissionInput): PlannedSubmission {
         `stage '${stage.name}': ${tasks.length} tasks exceed Batch's array limit of ${batchLimits.maxArraySize}; set itemsPerTask`,
       );
     }
-    const definition = target.jobDefinitions[stage.job];
+    // a CPU job with a GPU twin (`<job>-gpu`, e.g. predict) runs as the twin in a stage that asks for GPUs
+    const twin = stage.queue === 'gpu' ? target.jobDefinitions[`${stage.job}-gpu`] : undefined;
+    const definitionJob = twin?.queue === 'gpu' ? `${stage.job}-gpu` : stage.job;
+    const definition = target.jobDefinitions[definitionJob];
     if (!definition) {
       const known = Object.keys(target.jobDefinitions).sort().join(', ') || 'none';
       throw new PlatformError(
@@ -316,7 +322,7 @@ export function planSubmission(input: PlanSubmissionInput): PlannedSubmission {
       ),
       propagateTags: true,
     };
-    const job: PlannedJob = { stage: stage.name, job: stage.job, tasks, dependsOn, request };
+    const job: PlannedJob = { stage: stage.name, job: definitionJob, tasks, dependsOn, request };
     planned.set(stage.name, job);
     jobs.push(job);
   }
