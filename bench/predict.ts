@@ -1,0 +1,216 @@
+/**
+ * `npm run bench -- predict` (issue 14, item 6).
+ *
+ * 1. Inference: windows per second of the model's ONNX in onnxruntime-node (the project's
+ *    session, lib/predict/session.ts) against PyTorch eval (torch.inference_mode) of the same
+ *    network (the seeded untrained smoke models of test/helpers/onnx-models.ts, whose
+ *    state_dict PyTorch loads) on the same windows (cut from a real photo,
+ *    ../shared/data/coco/terrain1.jpg, written once as float32 so both sides read identical
+ *    tensors), one window per run, threads = cores on both sides, after two warm-up windows.
+ *    The first window's outputs of the two are compared, to show that it is the same network.
+ * 2. predict on generated 3-band uint8 scenes (bench/rgb-scene.ts), each in a child process:
+ *    windows per second of the whole predict (reading, converting, inference, merging or
+ *    blending, outputs) and the peak resident memory (VmHWM polled from /proc, and the child's
+ *    own getrusage maxRSS). See `sceneRuns` for which rows of windows are run.
+ *
+ * `--quick` (or BENCH_PREDICT_QUICK=1): fewer windows, and the 40,000 px scene only if cached.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { sliceWindows } from '../lib/labels/slice.js';
+import { readBundle, type BundleTask } from '../lib/predict/bundle.js';
+import { windowInput } from '../lib/predict/input.js';
+import { openSession, type RunOutputs } from '../lib/predict/session.js';
+import { createStorage } from '../lib/storage/index.js';
+import { pythonPath, trainerDir } from '../lib/train/python.js';
+import { DEFAULT_CLASSES, SMOKE_MODEL, untrainedModel } from '../test/helpers/onnx-models.js';
+import { benchDataDir } from './generated-scene.js';
+
+const repo = resolve(import.meta.dirname, '..');
+const PHOTO = resolve(repo, '../shared/data/coco/terrain1.jpg');
+const TORCH_PYTHON = process.env.BENCH_TORCH_PYTHON ?? '/usr/bin/python3';
+
+const TORCH_EVAL = `
+import json, sys, time
+import numpy as np, torch
+from geobatch_trainer.models import build_model
+from geobatch_trainer.export import export_module
+cfg = json.loads(sys.argv[1])
+torch.set_num_threads(cfg["threads"])
+model, _ = build_model(cfg["task"], cfg["model"], cfg["classes"], "none", False, cfg["size"], lambda m: None)
+model.load_state_dict(torch.load(cfg["state"], map_location="cpu"))
+module = export_module(model, cfg["task"])
+s, n = cfg["size"], cfg["windows"]
+x = torch.from_numpy(np.fromfile(cfg["input"], dtype="<f4").reshape(n, 1, 3, s, s))
+with torch.inference_mode():
+    for i in range(min(2, n)):
+        module(x[i])
+    t0 = time.perf_counter()
+    for i in range(n):
+        out = module(x[i])
+        if i == 0:
+            first = out if isinstance(out, tuple) else (out,)
+    seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "first": [o.float().flatten().tolist() for o in first], "shapes": [list(o.shape) for o in first]}))
+`;
+
+export interface InferenceFigures {
+  readonly task: BundleTask;
+  readonly model: string;
+  readonly size: number;
+  readonly windows: number;
+  readonly threads: number;
+  readonly ortPerSecond: number;
+  readonly torchPerSecond: number | null;
+  readonly torchVersion: string | null;
+  /** Largest absolute difference of the first window's outputs (null when they cannot be compared). */
+  readonly maxDifference: number | null;
+  readonly note: string;
+}
+
+/** `count` windows of `size` px from the photo, as float32 [count, 3, size, size] in [0, 1]. */
+async function photoWindows(size: number, count: number): Promise<{ data: Float32Array; count: number }> {
+  const { data, info } = await sharp(PHOTO).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const windows = sliceWindows(info.width, info.height, size, 0.2).slice(0, count);
+  const plane = 3 * size * size;
+  const out = new Float32Array(windows.length * plane);
+  windows.forEach(([x0, y0, x1, y1], i) => {
+    const pixels = {
+      data: data.subarray((y0 * info.width + x0) * 3),
+      width: x1 - x0,
+      height: y1 - y0,
+      channels: 3,
+      stride: info.width,
+    };
+    windowInput(pixels, size, out, i * plane);
+  });
+  return { data: out, count: windows.length };
+}
+
+function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/** onnxruntime-node and PyTorch on the same windows of the same network. */
+export async function benchInference(task: BundleTask, count: number): Promise<InferenceFigures> {
+  const storage = createStorage();
+  const threads = availableParallelism();
+  const dir = await untrainedModel({ task, stateDict: true });
+  const loaded = await readBundle(storage, dir);
+  const size = loaded.bundle.input.size;
+  const windows = await photoWindows(size, count);
+  const plane = 3 * size * size;
+  await mkdir(benchDataDir, { recursive: true });
+  const input = join(benchDataDir, `predict-windows-${task}-${size}-${windows.count}.f32`);
+  await writeFile(input, Buffer.from(windows.data.buffer, windows.data.byteOffset, windows.data.byteLength));
+
+  const session = await openSession(storage, loaded, { threads, batch: 1 });
+  let first: RunOutputs | undefined;
+  let ortSeconds: number;
+  try {
+    for (let i = 0; i < Math.min(2, windows.count); i++)
+      await session.run(windows.data.subarray(i * plane), 1);
+    const t0 = performance.now();
+    for (let i = 0; i < windows.count; i++) {
+      const out = await session.run(windows.data.subarray(i * plane, (i + 1) * plane), 1);
+      if (i === 0) first = out;
+    }
+    ortSeconds = (performance.now() - t0) / 1000;
+  } finally {
+    await session.close();
+  }
+
+  const base = { task, model: SMOKE_MODEL[task], size, windows: windows.count, threads };
+  const ortPerSecond = windows.count / ortSeconds;
+  const config = {
+    task,
+    model: SMOKE_MODEL[task],
+    classes: DEFAULT_CLASSES.length,
+    size,
+    state: join(dir, 'model.pt'),
+    input,
+    windows: windows.count,
+    threads,
+  };
+  const py = spawnSync(TORCH_PYTHON, ['-c', TORCH_EVAL, JSON.stringify(config)], {
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONPATH: pythonPath(trainerDir()) },
+    maxBuffer: 1 << 28,
+  });
+  if (py.status !== 0) {
+    const why = (py.stderr || py.error?.message || '').trim().split('\n').pop();
+    return {
+      ...base,
+      ortPerSecond,
+      torchPerSecond: null,
+      torchVersion: null,
+      maxDifference: null,
+      note: `PyTorch side failed: ${why}`,
+    };
+  }
+  const torch = JSON.parse(py.stdout) as {
+    seconds: number;
+    torch: string;
+    first: number[][];
+    shapes: number[][];
+  };
+  const names = loaded.bundle.outputs;
+  let maxDifference: number | null = 0;
+  let note = '';
+  names.forEach((name, k) => {
+    const ours = first![name]!;
+    const theirs = torch.first[k]!;
+    if (ours.data.length !== theirs.length) {
+      maxDifference = null;
+      note = `${name}: ${ours.dims.join('x')} from ONNX, ${torch.shapes[k]!.join('x')} from PyTorch`;
+    } else if (maxDifference !== null) {
+      maxDifference = Math.max(maxDifference, maxAbsDifference(ours.data, theirs));
+    }
+  });
+  if (task === 'detection' && !note) note = `${first!.boxes!.dims[0]} boxes on the first window`;
+  return {
+    ...base,
+    ortPerSecond,
+    torchPerSecond: windows.count / torch.seconds,
+    torchVersion: torch.torch,
+    maxDifference,
+    note,
+  };
+}
+
+function quickMode(): boolean {
+  return process.argv.includes('--quick') || process.env.BENCH_PREDICT_QUICK === '1';
+}
+
+/** Prints every figure of the predict benchmark. */
+export async function benchPredict(): Promise<void> {
+  const quick = quickMode();
+  if (!existsSync(PHOTO)) {
+    console.log(`predict: ${PHOTO} is missing (the shared sample data); inference figures skipped`);
+  } else {
+    console.log(
+      `predict, inference: onnxruntime-node vs PyTorch eval, same network (seeded smoke model), same windows of terrain1.jpg, one window per run, ${availableParallelism()} threads each`,
+    );
+    console.log(
+      `  ${'task'.padEnd(13)} ${'model'.padEnd(38)} ${'px'.padStart(4)} ${'windows'.padStart(7)} ${'ORT w/s'.padStart(8)} ${'torch w/s'.padStart(9)} ${'ratio'.padStart(6)}  max |ORT-torch|, first window`,
+    );
+    for (const [task, count] of [
+      ['detection', quick ? 12 : 48],
+      ['segmentation', quick ? 40 : 200],
+    ] as const) {
+      const r = await benchInference(task, count);
+      const ratio = r.torchPerSecond === null ? null : r.ortPerSecond / r.torchPerSecond;
+      console.log(
+        `  ${r.task.padEnd(13)} ${r.model.padEnd(38)} ${String(r.size).padStart(4)} ${String(r.windows).padStart(7)} ${r.ortPerSecond.toFixed(1).padStart(8)} ${(r.torchPerSecond?.toFixed(1) ?? 'n/a').padStart(9)} ${(ratio === null ? 'n/a' : `${ratio.toFixed(2)}x`).padStart(6)}  ${r.maxDifference === null ? 'n/a' : r.maxDifference.toExponential(1)}${r.note ? ` (${r.note})` : ''}`,
+      );
+    }
+    console.log(`  goal: ratio >= 1.5x (torch ${'from ' + TORCH_PYTHON})`);
+  }
+}
