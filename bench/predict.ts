@@ -18,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { sliceWindows } from '../lib/labels/slice.js';
@@ -29,6 +29,8 @@ import { createStorage } from '../lib/storage/index.js';
 import { pythonPath, trainerDir } from '../lib/train/python.js';
 import { DEFAULT_CLASSES, SMOKE_MODEL, untrainedModel } from '../test/helpers/onnx-models.js';
 import { benchDataDir } from './generated-scene.js';
+import { measure } from './measure.js';
+import { classScene, freeBytes, rgbScene } from './rgb-scene.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const PHOTO = resolve(repo, '../shared/data/coco/terrain1.jpg');
@@ -185,6 +187,134 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
   };
 }
 
+/** A predict run on a generated scene: the whole scene, or a band of rows of windows in its middle. */
+export interface SceneRun {
+  readonly task: BundleTask;
+  /** Scene width and height in pixels. */
+  readonly size: number;
+  /** Rows of windows to run (at least; a part of the scene's rows), or the whole scene. */
+  readonly rowsOfWindows: number | 'all';
+}
+
+/**
+ * What the benchmark runs. A whole 40,000 px detection pass is about 24,000 windows (hours on two
+ * cores), so that scene is measured over a full-width band of rows of windows (predict's `part`):
+ * the memory a row-by-row predict needs is that of one row of windows across the whole width,
+ * plus what it accumulates over the rows (detections), which a band does not show.
+ */
+export function sceneRuns(quick: boolean): SceneRun[] {
+  return quick
+    ? [
+        { task: 'detection', size: 10_000, rowsOfWindows: 1 },
+        { task: 'detection', size: 40_000, rowsOfWindows: 1 },
+        { task: 'segmentation', size: 10_000, rowsOfWindows: 2 },
+        { task: 'segmentation', size: 40_000, rowsOfWindows: 1 },
+      ]
+    : [
+        { task: 'detection', size: 10_000, rowsOfWindows: 'all' },
+        { task: 'detection', size: 40_000, rowsOfWindows: 2 },
+        { task: 'segmentation', size: 10_000, rowsOfWindows: 8 },
+        { task: 'segmentation', size: 40_000, rowsOfWindows: 2 },
+      ];
+}
+
+export interface SceneFigures {
+  readonly run: SceneRun;
+  /** What was run, in words. */
+  readonly what: string;
+  readonly windows: number;
+  readonly computed: number;
+  readonly windowsPerSecond: number;
+  readonly wallSeconds: number;
+  /** VmHWM polled from /proc while the child ran. */
+  readonly peakRssMiB: number | null;
+  /** The child's getrusage maxRSS. */
+  readonly maxRssMiB: number;
+}
+
+interface ChildFigures {
+  readonly windows: number;
+  readonly rows: number;
+  readonly computed: number;
+  readonly windowsPerSecond: number;
+  readonly maxRssMiB: number;
+}
+
+/** Runs predict on a generated scene in a child process and measures it. */
+export async function benchScene(run: SceneRun): Promise<SceneFigures> {
+  const storage = createStorage();
+  const model = await untrainedModel({ task: run.task });
+  const bundle = (await readBundle(storage, model)).bundle;
+  const scene = await rgbScene(run.size);
+  const windows = sliceWindows(run.size, run.size, bundle.windows.size, bundle.windows.overlap);
+  const rows = new Set(windows.map((w) => w[1])).size;
+  let part: { index: number; count: number } | undefined;
+  let what = `whole scene, ${rows} rows of windows`;
+  if (run.rowsOfWindows !== 'all' && run.rowsOfWindows < rows) {
+    const count = Math.floor(rows / run.rowsOfWindows);
+    part = { index: Math.floor(count / 2), count };
+    const first = Math.floor((part.index * rows) / count);
+    const last = Math.floor(((part.index + 1) * rows) / count);
+    what = `rows ${first + 1}-${last} of ${rows} rows of windows (part ${part.index + 1} of ${count}), full width`;
+  }
+  const child = join(repo, 'bench', 'predict-child.ts');
+  const measured = await measure(process.execPath, [
+    '--import',
+    'tsx',
+    child,
+    JSON.stringify({ model, scene, ...(part ? { part } : {}) }),
+  ]);
+  const figures = JSON.parse(measured.stdout.trim().split('\n').pop()!) as ChildFigures;
+  return {
+    run,
+    what,
+    windows: figures.windows,
+    computed: figures.computed,
+    windowsPerSecond: figures.windowsPerSecond,
+    wallSeconds: measured.seconds,
+    peakRssMiB: measured.peakRssMiB,
+    maxRssMiB: figures.maxRssMiB,
+  };
+}
+
+interface PolygonizeFigures {
+  readonly polygons: number;
+  readonly rings: number;
+  readonly vertices: number;
+  readonly seconds: number;
+  readonly maxRssMiB: number;
+}
+
+/** Prints polygonizeClasses beside gdal_polygonize.py (4-connected, into GDAL's Memory driver) on generated class rasters. */
+async function benchPolygonize(sizes: readonly number[]): Promise<void> {
+  console.log(
+    'polygonize (lib/predict/polygonize.ts) on generated uint8 class rasters (3 classes, blobs with holes), vs gdal_polygonize.py -f Memory',
+  );
+  console.log(
+    `  ${'raster'.padEnd(10)} ${'polygons'.padStart(8)} ${'vertices'.padStart(10)} ${'ours s'.padStart(7)} ${'peak RSS'.padStart(9)} ${'GDAL s'.padStart(7)} ${'GDAL RSS'.padStart(9)}`,
+  );
+  const gdal = spawnSync('gdal_polygonize.py', ['--help'], { encoding: 'utf8' }).status === 0;
+  for (const size of sizes) {
+    const path = await classScene(size);
+    const ours = await measure(process.execPath, [
+      '--import',
+      'tsx',
+      join(repo, 'bench', 'polygonize-child.ts'),
+      path,
+    ]);
+    const f = JSON.parse(ours.stdout.trim().split('\n').pop()!) as PolygonizeFigures;
+    // GDAL keeps every polygon in its Memory layer: its figure is a reference at 10,000 px only
+    const theirs =
+      gdal && size <= 10_000
+        ? await measure('gdal_polygonize.py', ['-q', path, '-f', 'Memory', 'mem', 'out', 'DN'])
+        : undefined;
+    const peak = Math.max(ours.peakRssMiB ?? 0, f.maxRssMiB);
+    console.log(
+      `  ${`${size} px`.padEnd(10)} ${String(f.polygons).padStart(8)} ${String(f.vertices).padStart(10)} ${f.seconds.toFixed(1).padStart(7)} ${`${peak.toFixed(0)} MiB`.padStart(9)} ${(theirs ? theirs.seconds.toFixed(1) : '-').padStart(7)} ${(theirs?.peakRssMiB ? `${theirs.peakRssMiB.toFixed(0)} MiB` : '-').padStart(9)}`,
+    );
+  }
+}
+
 function quickMode(): boolean {
   return process.argv.includes('--quick') || process.env.BENCH_PREDICT_QUICK === '1';
 }
@@ -213,4 +343,29 @@ export async function benchPredict(): Promise<void> {
     }
     console.log(`  goal: ratio >= 1.5x (torch ${'from ' + TORCH_PYTHON})`);
   }
+  await benchPolygonize(quick ? [10_000] : [10_000, 40_000]);
+  const free = freeBytes(tmpdir());
+  console.log(
+    `predict on generated 3-band uint8 scenes (tiled 512, DEFLATE; ${benchDataDir}), one child process each, output to a temporary folder`,
+  );
+  console.log(
+    `  ${'task'.padEnd(13)} ${'scene'.padStart(8)} ${'windows'.padStart(7)} ${'run'.padStart(6)} ${'w/s'.padStart(6)} ${'wall s'.padStart(7)} ${'peak RSS'.padStart(9)} ${'maxRSS'.padStart(7)}  what ran`,
+  );
+  for (const run of sceneRuns(quick)) {
+    const path = join(benchDataDir, `scene-${run.size}-rgb-uint8.tif`);
+    if (!existsSync(path) && (quick || free < run.size * run.size * 3)) {
+      console.log(
+        `  ${run.task.padEnd(13)} ${`${run.size} px`.padStart(8)}  skipped: ${quick ? 'not generated yet (run without --quick once)' : `${(free / 1e9).toFixed(1)} GB free under ${tmpdir()}`}`,
+      );
+      continue;
+    }
+    const r = await benchScene(run);
+    const mib = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(0)} MiB`);
+    console.log(
+      `  ${run.task.padEnd(13)} ${`${run.size} px`.padStart(8)} ${String(r.windows).padStart(7)} ${String(r.computed).padStart(6)} ${r.windowsPerSecond.toFixed(1).padStart(6)} ${r.wallSeconds.toFixed(0).padStart(7)} ${mib(r.peakRssMiB).padStart(9)} ${mib(r.maxRssMiB).padStart(7)}  ${r.what}`,
+    );
+  }
+  console.log(
+    '  goal: peak RSS < 1 GB at 40,000 px; w/s = windows computed per second of predict (reading, inference, merging, outputs)',
+  );
 }

@@ -71,3 +71,45 @@ export async function rgbScene(size: number): Promise<string> {
   await writer.close();
   return path;
 }
+
+/**
+ * Path of a generated uint8 class raster of `size` px square (classes 1..3 as blobs with holes
+ * on background 0, no-data 255 along a diagonal band), tiled 512, DEFLATE; written if missing.
+ */
+export async function classScene(size: number): Promise<string> {
+  await mkdir(benchDataDir, { recursive: true });
+  const path = join(benchDataDir, `classes-${size}-uint8.tif`);
+  if (existsSync(path)) return path;
+  const tile = 512;
+  const writer = await GeoTiffWriter.open(path, {
+    width: size,
+    height: size,
+    bands: 1,
+    dtype: 'uint8',
+    tileSize: tile,
+    deflateLevel: 1,
+    nodata: 255,
+  });
+  const sx = Float64Array.from({ length: size }, (_, x) => Math.sin(x / 37));
+  const s2 = Float64Array.from({ length: size }, (_, x) => Math.sin(x / 91));
+  const c2 = Float64Array.from({ length: size }, (_, x) => Math.cos(x / 91));
+  const rows = new Uint8Array(tile * size);
+  for (let y0 = 0; y0 < size; y0 += tile) {
+    const n = Math.min(tile, size - y0);
+    for (let r = 0; r < n; r++) {
+      const y = y0 + r;
+      const cy = Math.cos(y / 53);
+      const sy = Math.sin(y / 91);
+      const cyy = Math.cos(y / 91);
+      for (let x = 0; x < size; x++) {
+        // sin((x + y) / 91) by the angle-sum formula
+        const v = sx[x]! * cy + 0.5 * (s2[x]! * cyy + c2[x]! * sy);
+        const d = (x - y) % 5000;
+        rows[r * size + x] = d >= 0 && d < 3 ? 255 : v > 0.9 ? 3 : v > 0.4 ? 1 : v < -0.7 ? 2 : 0;
+      }
+    }
+    await writer.writeRows(rows.subarray(0, n * size));
+  }
+  await writer.close();
+  return path;
+}
