@@ -6,7 +6,8 @@
  *    network (the seeded untrained smoke models of test/helpers/onnx-models.ts, whose
  *    state_dict PyTorch loads) on the same windows (cut from a real photo,
  *    ../shared/data/coco/terrain1.jpg, written once as float32 so both sides read identical
- *    tensors), one window per run, threads = cores on both sides, after two warm-up windows.
+ *    tensors), one window per run, threads = cores on both sides, after two warm-up windows,
+ *    in alternating rounds of a few windows (the machine may be shared: both sides see its load).
  *    The first window's outputs of the two are compared, to show that it is the same network.
  * 2. predict on generated 3-band uint8 scenes (bench/rgb-scene.ts), each in a child process:
  *    windows per second of the whole predict (reading, converting, inference, merging or
@@ -15,11 +16,12 @@
  *
  * `--quick` (or BENCH_PREDICT_QUICK=1): fewer windows, and the 40,000 px scene only if cached.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { sliceWindows } from '../lib/labels/slice.js';
 import { readBundle, type BundleTask } from '../lib/predict/bundle.js';
@@ -36,6 +38,8 @@ const repo = resolve(import.meta.dirname, '..');
 const PHOTO = resolve(repo, '../shared/data/coco/terrain1.jpg');
 const TORCH_PYTHON = process.env.BENCH_TORCH_PYTHON ?? '/usr/bin/python3';
 
+// a PyTorch server: loads the network and the windows, warms up, prints the first window's
+// outputs, then runs the windows [from, to) of each line it reads and prints the seconds
 const TORCH_EVAL = `
 import json, sys, time
 import numpy as np, torch
@@ -48,17 +52,22 @@ model.load_state_dict(torch.load(cfg["state"], map_location="cpu"))
 module = export_module(model, cfg["task"])
 s, n = cfg["size"], cfg["windows"]
 x = torch.from_numpy(np.fromfile(cfg["input"], dtype="<f4").reshape(n, 1, 3, s, s))
+def out(line):
+    sys.stdout.write(json.dumps(line) + "\\n")
+    sys.stdout.flush()
 with torch.inference_mode():
     for i in range(min(2, n)):
-        module(x[i])
-    t0 = time.perf_counter()
-    for i in range(n):
-        out = module(x[i])
-        if i == 0:
-            first = out if isinstance(out, tuple) else (out,)
-    seconds = time.perf_counter() - t0
-print(json.dumps({"seconds": seconds, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "first": [o.float().flatten().tolist() for o in first], "shapes": [list(o.shape) for o in first]}))
+        first = module(x[i])
+    first = module(x[0])
+    first = first if isinstance(first, tuple) else (first,)
+    out({"torch": torch.__version__, "threads": torch.get_num_threads(),
+         "first": [o.float().flatten().tolist() for o in first], "shapes": [list(o.shape) for o in first]})
+    for line in sys.stdin:
+        a, b = json.loads(line)
+        t0 = time.perf_counter()
+        for i in range(a, b):
+            module(x[i])
+        out({"seconds": time.perf_counter() - t0})
 `;
 
 export interface InferenceFigures {
@@ -113,24 +122,7 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
   const input = join(benchDataDir, `predict-windows-${task}-${size}-${windows.count}.f32`);
   await writeFile(input, Buffer.from(windows.data.buffer, windows.data.byteOffset, windows.data.byteLength));
 
-  const session = await openSession(storage, loaded, { threads, batch: 1 });
-  let first: RunOutputs | undefined;
-  let ortSeconds: number;
-  try {
-    for (let i = 0; i < Math.min(2, windows.count); i++)
-      await session.run(windows.data.subarray(i * plane), 1);
-    const t0 = performance.now();
-    for (let i = 0; i < windows.count; i++) {
-      const out = await session.run(windows.data.subarray(i * plane, (i + 1) * plane), 1);
-      if (i === 0) first = out;
-    }
-    ortSeconds = (performance.now() - t0) / 1000;
-  } finally {
-    await session.close();
-  }
-
   const base = { task, model: SMOKE_MODEL[task], size, windows: windows.count, threads };
-  const ortPerSecond = windows.count / ortSeconds;
   const config = {
     task,
     model: SMOKE_MODEL[task],
@@ -141,28 +133,54 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
     windows: windows.count,
     threads,
   };
-  const py = spawnSync(TORCH_PYTHON, ['-c', TORCH_EVAL, JSON.stringify(config)], {
-    encoding: 'utf8',
+  const py = spawn(TORCH_PYTHON, ['-c', TORCH_EVAL, JSON.stringify(config)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, PYTHONPATH: pythonPath(trainerDir()) },
-    maxBuffer: 1 << 28,
   });
-  if (py.status !== 0) {
-    const why = (py.stderr || py.error?.message || '').trim().split('\n').pop();
+  let stderr = '';
+  py.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const lines = createInterface({ input: py.stdout })[Symbol.asyncIterator]();
+  const nextLine = async <T>(): Promise<T> => {
+    const line = await lines.next();
+    if (line.done) throw new Error(`PyTorch side failed: ${stderr.trim().split('\n').pop() ?? 'no output'}`);
+    return JSON.parse(line.value) as T;
+  };
+  const session = await openSession(storage, loaded, { threads, batch: 1 });
+  let first: RunOutputs | undefined;
+  let ortSeconds = 0;
+  let torchSeconds = 0;
+  let torch: { torch: string; first: number[][]; shapes: number[][] };
+  try {
+    torch = await nextLine();
+    for (let i = 0; i < Math.min(2, windows.count); i++)
+      await session.run(windows.data.subarray(i * plane), 1);
+    first = await session.run(windows.data.subarray(0, plane), 1);
+    // rounds of a few windows, each run by ONNX Runtime then by PyTorch (never both at once), so
+    // that load from other processes on the machine falls on both sides alike
+    const chunk = Math.max(1, Math.ceil(windows.count / 8));
+    for (let from = 0; from < windows.count; from += chunk) {
+      const to = Math.min(windows.count, from + chunk);
+      const t0 = performance.now();
+      for (let i = from; i < to; i++) await session.run(windows.data.subarray(i * plane, (i + 1) * plane), 1);
+      ortSeconds += (performance.now() - t0) / 1000;
+      py.stdin.write(JSON.stringify([from, to]) + '\n');
+      torchSeconds += (await nextLine<{ seconds: number }>()).seconds;
+    }
+  } catch (error) {
     return {
       ...base,
-      ortPerSecond,
+      ortPerSecond: ortSeconds > 0 ? windows.count / ortSeconds : 0,
       torchPerSecond: null,
       torchVersion: null,
       maxDifference: null,
-      note: `PyTorch side failed: ${why}`,
+      note: (error as Error).message,
     };
+  } finally {
+    py.stdin.end();
+    py.kill();
+    await session.close();
   }
-  const torch = JSON.parse(py.stdout) as {
-    seconds: number;
-    torch: string;
-    first: number[][];
-    shapes: number[][];
-  };
+  const ortPerSecond = windows.count / ortSeconds;
   const names = loaded.bundle.outputs;
   let maxDifference: number | null = 0;
   let note = '';
@@ -180,7 +198,7 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
   return {
     ...base,
     ortPerSecond,
-    torchPerSecond: windows.count / torch.seconds,
+    torchPerSecond: windows.count / torchSeconds,
     torchVersion: torch.torch,
     maxDifference,
     note,
