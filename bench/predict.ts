@@ -283,6 +283,7 @@ export async function benchScene(run: SceneRun): Promise<SceneFigures> {
     JSON.stringify({ model, scene, ...(part ? { part } : {}) }),
   ]);
   const figures = JSON.parse(measured.stdout.trim().split('\n').pop()!) as ChildFigures;
+  if (figures.rows !== rows) what += ` (predict counts ${figures.rows} rows of windows)`;
   return {
     run,
     what,
