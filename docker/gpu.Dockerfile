@@ -12,8 +12,11 @@ FROM node:24.18.0-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd3
 FROM base AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-# onnxruntime-node checks ONNX exports on the CPU; skip its optional CUDA download
-RUN ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund
+# predict runs ONNX Runtime's CUDA execution provider here: install onnxruntime-node WITH its
+# CUDA 12 libraries (downloaded by its install script; the CPU image skips them), and fail the
+# build if they did not come
+RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --no-audit --no-fund \
+  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY lib ./lib
@@ -39,11 +42,17 @@ ENV NODE_ENV=production \
     PYTHONUNBUFFERED=1 \
     TORCH_HOME=/opt/torch \
     GEOBATCH_TRAINER_DIR=/app/jobs/train \
-    PYTHONPATH=/app/jobs/train
+    PYTHONPATH=/app/jobs/train \
+    GEOBATCH_DEVICE=cuda
 # fonts for the text sharp renders into the training curves and dataset pictures
 RUN apt-get update \
   && apt-get install -y --no-install-recommends fonts-dejavu-core \
   && rm -rf /var/lib/apt/lists/*
+# ONNX Runtime's CUDA provider loads the CUDA 12 and cuDNN 9 libraries by name: register the
+# ones PyTorch's wheels ship (site-packages/nvidia/*/lib) with the dynamic linker
+RUN python -c "import glob, os, site; print('\\n'.join(sorted(d for p in site.getsitepackages() for d in glob.glob(os.path.join(p, 'nvidia', '*', 'lib')))))" \
+    > /etc/ld.so.conf.d/geobatch-cuda.conf \
+  && ldconfig
 RUN groupadd --gid 10001 geobatch \
   && useradd --uid 10001 --gid geobatch --create-home --shell /usr/sbin/nologin geobatch
 

@@ -223,6 +223,33 @@ describe('docker/gpu.Dockerfile, beyond the CPU image', () => {
   const stages = images.gpu;
   const final = stages[stages.length - 1]!;
 
+  it('installs onnxruntime-node with its CUDA execution provider (the CPU image skips it) and runs predict on CUDA', () => {
+    const installs = (image: Stage[]) =>
+      image
+        .flatMap((s) => s.instructions)
+        .filter((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args))
+        .map((i) => i.args);
+    const gpu = installs(stages);
+    assert.equal(gpu.length, 1);
+    assert.match(gpu[0]!, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci/);
+    assert.match(
+      gpu[0]!,
+      /test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/,
+    );
+    const cpu = installs(images.cpu);
+    assert.equal(cpu.length, 1);
+    assert.match(cpu[0]!, /ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci/);
+    const env = final.instructions
+      .filter((i) => i.keyword === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
+    assert.match(env, /GEOBATCH_DEVICE=cuda/);
+    assert.ok(
+      final.instructions.some((i) => i.keyword === 'RUN' && /ld\.so\.conf\.d\/.*&& ldconfig/.test(i.args)),
+      'the CUDA libraries of the PyTorch wheels are registered with ldconfig',
+    );
+  });
+
   it('builds on a CUDA PyTorch runtime image', () => {
     assert.match(final.base, /^pytorch\/pytorch:\d+\.\d+\.\d+-cuda12\.\d+-cudnn\d+-runtime@sha256:/);
   });
