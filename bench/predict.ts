@@ -26,7 +26,7 @@ import sharp from 'sharp';
 import { sliceWindows } from '../lib/labels/slice.js';
 import { readBundle, type BundleTask } from '../lib/predict/bundle.js';
 import { windowInput } from '../lib/predict/input.js';
-import { openSession, type RunOutputs } from '../lib/predict/session.js';
+import { openSession, type ModelSession, type RunOutputs } from '../lib/predict/session.js';
 import { createStorage } from '../lib/storage/index.js';
 import { pythonPath, trainerDir } from '../lib/train/python.js';
 import { DEFAULT_CLASSES, SMOKE_MODEL, untrainedModel } from '../test/helpers/onnx-models.js';
@@ -76,7 +76,11 @@ export interface InferenceFigures {
   readonly size: number;
   readonly windows: number;
   readonly threads: number;
+  /** ONNX Runtime as predict runs it: "<runs in flight> x <threads each>". */
+  readonly ortRuns: string;
   readonly ortPerSecond: number;
+  /** ONNX Runtime one run at a time on every core. */
+  readonly ortSinglePerSecond: number;
   readonly torchPerSecond: number | null;
   readonly torchVersion: string | null;
   /** Largest absolute difference of the first window's outputs (null when they cannot be compared). */
@@ -145,31 +149,47 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
     if (line.done) throw new Error(`PyTorch side failed: ${stderr.trim().split('\n').pop() ?? 'no output'}`);
     return JSON.parse(line.value) as T;
   };
-  const session = await openSession(storage, loaded, { threads, batch: 1 });
+  // as predict opens it (its default: two one-thread runs in flight for a batch-1 model), and
+  // one run at a time on every core, for reference
+  const session = await openSession(storage, loaded, { batch: 1 });
+  const single = await openSession(storage, loaded, { batch: 1, concurrency: 1, threads });
   let first: RunOutputs | undefined;
   let ortSeconds = 0;
+  let singleSeconds = 0;
   let torchSeconds = 0;
   let torch: { torch: string; first: number[][]; shapes: number[][] };
+  const runAll = async (s: ModelSession, from: number, to: number): Promise<number> => {
+    const t0 = performance.now();
+    let next = from;
+    const worker = async (): Promise<void> => {
+      while (next < to) {
+        const i = next++;
+        await s.run(windows.data.subarray(i * plane, (i + 1) * plane), 1);
+      }
+    };
+    await Promise.all(Array.from({ length: s.concurrency }, worker));
+    return (performance.now() - t0) / 1000;
+  };
   try {
     torch = await nextLine();
-    for (let i = 0; i < Math.min(2, windows.count); i++)
-      await session.run(windows.data.subarray(i * plane), 1);
+    for (const s of [session, single]) await runAll(s, 0, Math.min(2 * s.concurrency, windows.count));
     first = await session.run(windows.data.subarray(0, plane), 1);
     // rounds of a few windows, each run by ONNX Runtime then by PyTorch (never both at once), so
     // that load from other processes on the machine falls on both sides alike
-    const chunk = Math.max(1, Math.ceil(windows.count / 8));
+    const chunk = Math.max(2, Math.ceil(windows.count / 8));
     for (let from = 0; from < windows.count; from += chunk) {
       const to = Math.min(windows.count, from + chunk);
-      const t0 = performance.now();
-      for (let i = from; i < to; i++) await session.run(windows.data.subarray(i * plane, (i + 1) * plane), 1);
-      ortSeconds += (performance.now() - t0) / 1000;
+      ortSeconds += await runAll(session, from, to);
+      singleSeconds += await runAll(single, from, to);
       py.stdin.write(JSON.stringify([from, to]) + '\n');
       torchSeconds += (await nextLine<{ seconds: number }>()).seconds;
     }
   } catch (error) {
     return {
       ...base,
+      ortRuns: '',
       ortPerSecond: ortSeconds > 0 ? windows.count / ortSeconds : 0,
+      ortSinglePerSecond: singleSeconds > 0 ? windows.count / singleSeconds : 0,
       torchPerSecond: null,
       torchVersion: null,
       maxDifference: null,
@@ -179,6 +199,7 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
     py.stdin.end();
     py.kill();
     await session.close();
+    await single.close();
   }
   const ortPerSecond = windows.count / ortSeconds;
   const names = loaded.bundle.outputs;
@@ -197,7 +218,9 @@ export async function benchInference(task: BundleTask, count: number): Promise<I
   if (task === 'detection' && !note) note = `${first!.boxes!.dims[0]} boxes on the first window`;
   return {
     ...base,
+    ortRuns: `${session.concurrency} x ${Math.max(1, Math.floor(threads / session.concurrency))}`,
     ortPerSecond,
+    ortSinglePerSecond: windows.count / singleSeconds,
     torchPerSecond: windows.count / torchSeconds,
     torchVersion: torch.torch,
     maxDifference,
@@ -344,20 +367,22 @@ export async function benchPredict(): Promise<void> {
   if (!existsSync(PHOTO)) {
     console.log(`predict: ${PHOTO} is missing (the shared sample data); inference figures skipped`);
   } else {
+    const cores = availableParallelism();
     console.log(
-      `predict, inference: onnxruntime-node vs PyTorch eval, same network (seeded smoke model), same windows of terrain1.jpg, one window per run, ${availableParallelism()} threads each`,
+      `predict, inference: onnxruntime-node vs PyTorch eval, same network (seeded smoke model), same windows of terrain1.jpg, ${cores} cores; PyTorch: one window per call on ${cores} threads; ORT: as predict runs it (runs in flight x threads each), and one run at a time on ${cores} threads`,
     );
     console.log(
-      `  ${'task'.padEnd(13)} ${'model'.padEnd(38)} ${'px'.padStart(4)} ${'windows'.padStart(7)} ${'ORT w/s'.padStart(8)} ${'torch w/s'.padStart(9)} ${'ratio'.padStart(6)}  max |ORT-torch|, first window`,
+      `  ${'task'.padEnd(13)} ${'model'.padEnd(38)} ${'px'.padStart(4)} ${'windows'.padStart(7)} ${'ORT runs'.padStart(8)} ${'ORT w/s'.padStart(8)} ${'torch w/s'.padStart(9)} ${'ratio'.padStart(6)} ${`ORT 1x${cores}`.padStart(8)} ${'ratio'.padStart(6)}  max |ORT-torch|, first window`,
     );
     for (const [task, count] of [
       ['detection', quick ? 12 : 48],
       ['segmentation', quick ? 40 : 200],
     ] as const) {
       const r = await benchInference(task, count);
-      const ratio = r.torchPerSecond === null ? null : r.ortPerSecond / r.torchPerSecond;
+      const ratio = (v: number): string =>
+        (r.torchPerSecond === null ? 'n/a' : `${(v / r.torchPerSecond).toFixed(2)}x`).padStart(6);
       console.log(
-        `  ${r.task.padEnd(13)} ${r.model.padEnd(38)} ${String(r.size).padStart(4)} ${String(r.windows).padStart(7)} ${r.ortPerSecond.toFixed(1).padStart(8)} ${(r.torchPerSecond?.toFixed(1) ?? 'n/a').padStart(9)} ${(ratio === null ? 'n/a' : `${ratio.toFixed(2)}x`).padStart(6)}  ${r.maxDifference === null ? 'n/a' : r.maxDifference.toExponential(1)}${r.note ? ` (${r.note})` : ''}`,
+        `  ${r.task.padEnd(13)} ${r.model.padEnd(38)} ${String(r.size).padStart(4)} ${String(r.windows).padStart(7)} ${r.ortRuns.padStart(8)} ${r.ortPerSecond.toFixed(1).padStart(8)} ${(r.torchPerSecond?.toFixed(1) ?? 'n/a').padStart(9)} ${ratio(r.ortPerSecond)} ${r.ortSinglePerSecond.toFixed(1).padStart(8)} ${ratio(r.ortSinglePerSecond)}  ${r.maxDifference === null ? 'n/a' : r.maxDifference.toExponential(1)}${r.note ? ` (${r.note})` : ''}`,
       );
     }
     console.log(`  goal: ratio >= 1.5x (torch ${'from ' + TORCH_PYTHON})`);
