@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every benchmark, printed as figures side by side with a reference. Select
- * some with `npm run bench -- runner` (names below). Benchmarks print; they never assert.
+ * some with `npm run bench -- runner` (names below); `npm run bench -- predict --quick` for a
+ * shorter predict run. Benchmarks print; they never assert.
  */
 import { benchChipSlice } from './chip-slice.js';
 import { benchLabelsXview } from './labels-xview.js';
@@ -32,6 +33,7 @@ const benches: Record<string, () => Promise<void>> = {
     await benchChipSlice();
   },
   retile: async () => (await import('./retile.js')).benchRetile(),
+  predict: async () => (await import('./predict.js')).benchPredict(),
   async xview() {
     await benchLabelsXview();
   },
@@ -47,7 +49,8 @@ const benches: Record<string, () => Promise<void>> = {
   },
 };
 
-const wanted = process.argv.slice(2);
+// flags (--quick) are for the benchmarks themselves, which read process.argv
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const names = wanted.length ? wanted : Object.keys(benches);
 for (const name of names) {
   const bench = benches[name];

@@ -400,6 +400,10 @@ export async function* polygonizeClasses(
           for (let y = from; y < to; y++) {
             let src = view.offset + (y - block.row) * view.rowStride;
             let dst = (y - y0) * width + block.col;
+            if (view.pixelStride === 1 && view.data.constructor === buffer.constructor) {
+              buffer.set(view.data.subarray(src, src + block.width) as typeof buffer, dst);
+              continue;
+            }
             for (let c = 0; c < block.width; c++, src += view.pixelStride) buffer[dst++] = view.data[src]!;
           }
         },

@@ -34,6 +34,11 @@ export interface UntrainedModelOptions {
   readonly seed?: number;
   /** Bundle fields to override (windows, conversion, scoreThreshold...). */
   readonly bundle?: Partial<ModelBundle>;
+  /**
+   * Also write `model.pt`, the state_dict of the exported network, so that a benchmark can run
+   * the very same weights in PyTorch. @default false
+   */
+  readonly stateDict?: boolean;
 }
 
 export const DEFAULT_CLASSES = [
@@ -51,16 +56,28 @@ torch.manual_seed(cfg["seed"])
 model, _ = build_model(cfg["task"], cfg["model"], cfg["classes"], "none", False, cfg["size"], lambda m: None)
 model.eval()
 export_onnx(model, cfg["task"], cfg["size"], cfg["out"])
+if cfg.get("state"):
+    torch.save(model.state_dict(), cfg["out"] + "/model.pt")
 `;
 
-/** The folder of an untrained model: model.onnx, onnx-check*, bundle.json. */
+/** The folder of an untrained model: model.onnx, onnx-check*, bundle.json (and model.pt when asked). */
 export async function untrainedModel(options: UntrainedModelOptions): Promise<string> {
   const task = options.task;
   const model = options.model ?? SMOKE_MODEL[task];
   const classes = options.classes ?? DEFAULT_CLASSES;
   const size = options.size ?? (task === 'detection' ? 320 : 128);
   const seed = options.seed ?? 0;
-  const exportKey = JSON.stringify({ task, model, classes: classes.length, size, seed, v: 2 });
+  const state = options.stateDict === true;
+  // models without model.pt keep the key (and the cache folder) they had before the option
+  const exportKey = JSON.stringify({
+    task,
+    model,
+    classes: classes.length,
+    size,
+    seed,
+    v: 2,
+    ...(state ? { state } : {}),
+  });
   const hash = createHash('sha256')
     .update(exportKey + JSON.stringify(classes) + JSON.stringify(options.bundle ?? {}))
     .digest('hex')
@@ -74,7 +91,7 @@ export async function untrainedModel(options: UntrainedModelOptions): Promise<st
     const trainer = python.trainerDir;
     await run(
       python.python,
-      ['-c', EXPORT, JSON.stringify({ task, model, classes: classes.length, size, seed, out: tmp })],
+      ['-c', EXPORT, JSON.stringify({ task, model, classes: classes.length, size, seed, out: tmp, state })],
       { env: { ...process.env, PYTHONPATH: pythonPath(trainer) }, maxBuffer: 1 << 24 },
     );
     const bundle: ModelBundle = {

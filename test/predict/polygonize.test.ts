@@ -273,6 +273,19 @@ describe('polygonizeClasses: hand cases', () => {
     );
   });
 
+  it('stops between bands of rows when its signal is aborted', async () => {
+    const path = await writeClasses(art(['1.', '..', '.1', '..', '1.', '..']));
+    const controller = new AbortController();
+    const seen: number[] = [];
+    await assert.rejects(async () => {
+      for await (const p of polygonizeClasses(storage, path, { signal: controller.signal, bandRows: 2 })) {
+        seen.push(p.areaPx);
+        controller.abort();
+      }
+    }, /abort/i);
+    assert.deepEqual(seen, [1]);
+  });
+
   it('refuses a float raster, naming the file and the type', async () => {
     const path = join(dir.dir, 'float.tif');
     await writeGeoTiff(path, new Float32Array(4), { width: 2, height: 2 });
