@@ -21,28 +21,32 @@ interface TransferCliOptions {
 }
 
 const SEMANTICS = [
-  'Sources and destinations: local paths, file:// or s3://bucket/prefix, any direction (local to',
-  'S3, S3 to local, S3 to S3, local to local). Every file is written whole or not at all (a',
-  'temporary name and a rename locally, a completed upload on S3; files above --part-size go up',
-  'in parts), so an interrupted run leaves no partial file and a rerun finishes the job.',
-  'A missing source, a missing bucket or a permission failure stops the run with one line;',
+  'Sources and destinations: local paths, file:// or s3://bucket/prefix, any',
+  'direction (local to S3, S3 to local, S3 to S3, local to local). Every file is',
+  'written whole or not at all (a temporary name and a rename locally, a',
+  'completed upload on S3; files above --part-size go up in parts), so an',
+  'interrupted run leaves no partial file and a rerun finishes the job. A missing',
+  'source, a missing bucket or a permission failure stops the run with one line;',
   'files copied until then are complete.',
   '',
-  'Filters (paths relative to the source root): with --include, only matching files are taken;',
-  '--exclude leaves matching files out (and sync --delete never deletes them). A pattern',
-  "without '/' also matches the file name in any directory: '*.tif' takes a/b/c.tif. Globs:",
-  "'*' and '?' within a path segment, '**' across segments, [abc], {a,b}.",
+  'Filters (paths relative to the source root): with --include, only matching',
+  'files are taken; --exclude leaves matching files out (and sync --delete never',
+  "deletes them). A pattern without '/' also matches the file name in any",
+  "directory: '*.tif' takes a/b/c.tif. Globs: '*' and '?' within a path segment,",
+  "'**' across segments, [abc], {a,b}.",
 ].join('\n');
 
 const COMPARE = [
-  'Unchanged files (skipped): same size and same content as far as S3 ETags tell, without',
-  'downloading: S3 to S3, the same ETag (or a destination geobatch copied from an object with',
-  "the source's ETag); local and S3, the local file's MD5, or for a multipart ETag (<md5>-<parts>)",
-  'its multipart ETag for a part size that fits (--part-size, the common 5/8/16/64/100 MiB ... and',
-  'the size split evenly); local to local, the same MD5. Local files are read to hash them;',
-  'S3 is listed, not downloaded. An ETag that is not an MD5 (SSE-KMS, SSE-C objects) or an',
-  'unknown part size makes the file copy again, which is never wrong. --size-only compares',
-  'sizes alone (reads nothing). Modification times are not used: an S3 time is the upload time.',
+  'Unchanged files (skipped): same size and same content as far as S3 ETags tell,',
+  'without downloading: S3 to S3, the same ETag (or a destination geobatch copied',
+  "from an object with the source's ETag); local and S3, the local file's MD5, or",
+  'for a multipart ETag (<md5>-<parts>) its multipart ETag for a part size that',
+  'fits (--part-size, the common 5/8/16/64/100 MiB ... and the size split',
+  'evenly); local to local, the same MD5. Local files are read to hash them; S3',
+  'is listed, not downloaded. An ETag that is not an MD5 (SSE-KMS, SSE-C objects)',
+  'or an unknown part size makes the file copy again, which is never wrong.',
+  '--size-only compares sizes alone (reads nothing). Modification times are not',
+  'used: an S3 time is the upload time.',
 ].join('\n');
 
 function transferCommand(name: 'cp' | 'sync'): Command {
@@ -55,9 +59,10 @@ function transferCommand(name: 'cp' | 'sync'): Command {
       .summary('copy a directory tree or prefix, only what is missing or changed (local <-> S3)')
       .description(
         [
-          'Make <destination> hold every file under <source>: copies the files missing at the',
-          'destination or different from the source, skips the rest; with --delete, also removes',
-          'destination files the source does not have. Run it again after an interruption to go on.',
+          'Make <destination> hold every file under <source>: copies the files missing',
+          'at the destination or different from the source, skips the rest; with',
+          '--delete, also removes destination files the source does not have. Run it',
+          'again after an interruption to go on.',
           '',
           SEMANTICS,
           '',
@@ -71,10 +76,11 @@ function transferCommand(name: 'cp' | 'sync'): Command {
       .summary('copy a file, or with --recursive a directory tree or prefix (local <-> S3)')
       .description(
         [
-          'Copy one file to <destination> (a directory, a path ending in / or a bucket gets the',
-          'source file name), or with --recursive every file under <source> to the same relative',
-          'path under <destination>, like `aws s3 cp --recursive`. Every selected file is copied,',
-          'changed or not: use `geobatch sync` to copy only what changed.',
+          'Copy one file to <destination> (a directory, a path ending in / or a bucket',
+          'gets the source file name), or with --recursive every file under <source> to',
+          'the same relative path under <destination>, like `aws s3 cp --recursive`.',
+          'Every selected file is copied, changed or not: `geobatch sync` copies only',
+          'what changed.',
           '',
           SEMANTICS,
         ].join('\n'),

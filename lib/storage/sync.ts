@@ -4,6 +4,7 @@
  * `storage.writeAtomic` (a temporary name and a rename locally, a completed upload on S3), so an
  * interrupted transfer leaves whole files or none, and `sync` run again finishes the job.
  */
+import { setMaxListeners } from 'node:events';
 import { stat as fsStat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { contentMatchesEtag, canonicalEtag, md5Hex } from './etag.js';
@@ -419,6 +420,8 @@ async function forEachLimited<T>(
 ): Promise<void> {
   throwIfAborted('transfer', signal);
   const controller = new AbortController();
+  // every request and stream of every task in flight listens to this one signal
+  setMaxListeners(Math.max(10, limit * 16), controller.signal);
   const onAbort = (): void => controller.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   let next = 0;
