@@ -208,6 +208,7 @@ function progressLine(name: string, quiet: boolean): { onEvent(event: TransferEv
   let files = 0;
   let totalFiles = 0;
   let bytes = 0;
+  let copiedBytes = 0;
   let totalBytes = 0;
   let skipped = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -217,7 +218,7 @@ function progressLine(name: string, quiet: boolean): { onEvent(event: TransferEv
     const width = 24;
     const filled = Math.round(fraction * width);
     const seconds = (Date.now() - started) / 1000;
-    const rate = seconds > 0 ? bytes / 1e6 / seconds : 0;
+    const rate = seconds > 0 ? copiedBytes / 1e6 / seconds : 0;
     const parts = [`${files}/${totalFiles} files`, `${formatBytes(bytes)}/${formatBytes(totalBytes)}`];
     if (skipped) parts.push(`${skipped} unchanged`);
     parts.push(`${rate.toFixed(1)} MB/s`);
@@ -234,6 +235,7 @@ function progressLine(name: string, quiet: boolean): { onEvent(event: TransferEv
         timer.unref();
       } else if (event.type === 'bytes') {
         bytes += event.bytes;
+        copiedBytes += event.bytes;
       } else if (event.action !== 'delete') {
         files += 1;
         if (event.action === 'skip') {

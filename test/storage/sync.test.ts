@@ -242,7 +242,9 @@ describe('sync --delete, --dry-run, filters', () => {
     assert.deepEqual(transfers(), []);
     assert.deepEqual(await readS3Tree(`s3://${bucket}/`), {});
     const local = join(await freshDir(), 'never');
-    await run(`s3://${bucket}/`, local, { dryRun: true }).catch(() => undefined);
+    await storage.writeAtomic(`s3://${bucket}/one.txt`, 'one');
+    const down = await run(`s3://${bucket}/`, local, { dryRun: true });
+    assert.equal(down.copied, 1);
     await run(src, local, { dryRun: true, mode: 'copy', recursive: true });
     await assert.rejects(stat(local), { code: 'ENOENT' });
   });
