@@ -8,10 +8,10 @@ import { createHash, type Hash } from 'node:crypto';
 
 const MiB = 1024 * 1024;
 
-/** Part sizes common uploaders use (AWS CLI and SDKs 8 MiB, some 5, 16, 64 or 100 MiB...). */
-export const COMMON_PART_SIZES: readonly number[] = [5, 8, 15, 16, 32, 64, 100, 128, 256, 512, 1024].map(
-  (n) => n * MiB,
-);
+/** Part sizes common uploaders use (AWS CLI, boto3, lib-storage 8 MiB; rclone 5; s5cmd 50; ...). */
+export const COMMON_PART_SIZES: readonly number[] = [
+  5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 256, 512, 1024,
+].map((n) => n * MiB);
 
 /** An ETag taken apart: the hex digest and, for a multipart upload, its number of parts. */
 export interface ParsedEtag {
