@@ -6,7 +6,7 @@
  * Styles: `post-merge` (POST next links whose body holds only the token, merge: true),
  * `post-full` (POST next links with the whole body), `get-only` (POST answers 405; GET pages with
  * next hrefs), `flaky` (like post-merge, but the first request gets 429), `broken` (always 500
- * with a STAC error body), `bad-request` (400 with a STAC error body).
+ * with a STAC error body), `bad-request` (400 with a STAC error body), `hang` (never answers).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,6 +53,7 @@ export async function startStacApi(items: readonly Record<string, unknown>[]): P
       const style = /^\/([a-z-]+)\/search$/.exec(url.pathname)?.[1];
       if (style === undefined)
         return send(res, 404, { code: 'NotFound', description: `no route ${url.pathname}` });
+      if (style === 'hang') return; // never answers: the client's timeout must end the wait
       if (style === 'broken')
         return send(res, 500, { code: 'InternalServerError', description: 'database is down' });
       if (style === 'bad-request')

@@ -142,6 +142,17 @@ describe('searchStac against a STAC API stand-in', () => {
     );
   });
 
+  it('times out a request that gets no answer, retrying first', async () => {
+    const first = api.requests.length;
+    await assert.rejects(
+      searchStac({ url: `${api.url}/hang`, params, timeoutMs: 200, retries: 1, backoffMs: 1 }),
+      (error: unknown) =>
+        error instanceof StacError &&
+        error.message === `${api.url}/hang/search: POST failed: timed out after 200 ms`,
+    );
+    assert.equal(api.requests.length - first, 2, 'the first attempt and 1 retry');
+  });
+
   it('stops at maxItems and says the result was cut', async () => {
     const result = await searchStac({ url: `${api.url}/post-merge`, params, maxItems: 3 });
     assert.deepEqual(
