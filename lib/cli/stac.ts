@@ -33,12 +33,13 @@ const searchCommand = new Command('search')
   .summary('search a STAC API and save the items as one ItemCollection file')
   .description(
     [
-      'Search a STAC API (POST /search, or GET when the API answers 405), follow its',
-      "'next' links page by page (GET hrefs, and POST bodies with merge, as the STAC API",
-      'spec defines) and write every item, as the API returned it, to one',
-      'ItemCollection (GeoJSON FeatureCollection) written atomically. A pipeline reads',
-      'it as an input set: inputs: { scenes: { stac: items.json, asset: visual } }, so',
-      'the plan is made offline from the saved file, the same every time.',
+      'Search a STAC API (POST /search, or GET when the API answers 405),',
+      "follow its 'next' links page by page (GET hrefs, and POST bodies with",
+      'merge, as the STAC API spec defines) and write every item, as the API',
+      'returned it, to one ItemCollection (a GeoJSON FeatureCollection), written',
+      'atomically. A pipeline reads it as an input set:',
+      '  inputs: { scenes: { stac: items.json, asset: visual } }',
+      'so the plan is made offline from the saved file, the same every time.',
       '',
       'Requests time out after --timeout seconds and are retried with backoff on',
       'HTTP 429 and 5xx (Retry-After is honoured); an HTTP error stops with the',
