@@ -103,7 +103,8 @@ export type InputSetSpec = z.output<typeof inputSet>;
 
 /** True when an input set is a STAC ItemCollection file (`{ stac: ... }`). */
 export function isStacInput(input: InputSetSpec): input is StacInputSpec {
-  return !Array.isArray(input);
+  // by its key, not by "not a list", so that another mapping form can join the union
+  return !Array.isArray(input) && 'stac' in input;
 }
 
 /** What an input set names, for messages: its patterns, or `stac <file> (asset <key>)`. */
