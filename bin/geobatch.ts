@@ -19,6 +19,7 @@ import { resumeCommand } from '../lib/cli/resume.js';
 import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
 import { schemaCommand } from '../lib/cli/schema.js';
+import { stacCommand } from '../lib/cli/stac.js';
 import { statusCommand } from '../lib/cli/status.js';
 import { trainCommand } from '../lib/cli/train.js';
 
@@ -38,6 +39,7 @@ for (const command of [
   schemaCommand,
   jobsCommand,
   demoDataCommand,
+  stacCommand,
   rgbCommand,
   labelsCommand,
   chipCommand,

@@ -20,7 +20,7 @@ import type { RgbChannelMaps } from '../raster/rgb.js';
 import { checkBands, defaultBands, DEFAULT_PERCENTILES, describeStretch } from '../raster/stretch.js';
 import type { Stretch } from '../raster/stretch.js';
 import type { Storage } from '../storage/types.js';
-import { parseUri } from '../storage/uri.js';
+import { isHttpUri, parseUri } from '../storage/uri.js';
 import type { ChipPixels } from './jpeg.js';
 
 /** Rows [top, bottom) of the image: the windows of one row share them. */
@@ -505,7 +505,7 @@ export async function openChipRows(
       ...(signal ? { signal } : {}),
     });
     // a local 8-bit RGB file taken as it is decodes faster with sharp (libtiff), to the same pixels
-    if (!rows.identity || parseUri(uri).kind !== 'local') return rows;
+    if (!rows.identity || isHttpUri(uri) || parseUri(uri).kind !== 'local') return rows;
     await rows.close();
     return SharpRows.open(storage, uri, {
       ...(options.bandBytes ? { spanBytes: options.bandBytes } : {}),

@@ -5,7 +5,7 @@
 import type { IssueDraft, PipelineSource, YamlPath } from './errors.js';
 import { PipelineError, placeIssues } from './errors.js';
 import { formatValue } from './issues.js';
-import { BATCH_LIMITS, type PipelineSpec, type StageSpec } from './spec.js';
+import { BATCH_LIMITS, describeInputSet, type PipelineSpec, type StageSpec } from './spec.js';
 import type { GraphStage, Item, ItemPart, JobGraph, Resources, StageDependency } from './types.js';
 import { catalogEntry, validatePipeline } from './validate.js';
 
@@ -86,7 +86,7 @@ function inputIssues(
       issues.push({
         path,
         value: patterns,
-        message: `expected at least one file but nothing matches ${patterns.join(', ')}`,
+        message: `expected at least one file but nothing matches ${describeInputSet(patterns)}`,
       });
     } else {
       const uris = new Map<string, string[]>();

@@ -154,6 +154,18 @@ export function schemaAt(
   return isJsonSchema(next) ? schemaAt(next, rest, root) : undefined;
 }
 
+/** `schema` when it has properties, else its one branch (of anyOf/oneOf) that has them: the mapping form of a union. */
+function objectBranch(schema: JsonSchema): JsonSchema | undefined {
+  if (isJsonSchema(schema.properties)) return schema;
+  for (const keyword of ['anyOf', 'oneOf']) {
+    const branches = schema[keyword];
+    if (!Array.isArray(branches)) continue;
+    const objects = branches.filter((b): b is JsonSchema => isJsonSchema(b) && isJsonSchema(b.properties));
+    if (objects.length === 1) return objects[0];
+  }
+  return undefined;
+}
+
 function literal(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
@@ -300,7 +312,8 @@ export function zodIssuesToDrafts(issues: readonly ZodIssue[], context: IssueCon
 
     switch (issue.code) {
       case 'unrecognized_keys': {
-        const properties = leaf && isJsonSchema(leaf.properties) ? Object.keys(leaf.properties) : [];
+        const object = leaf && objectBranch(leaf);
+        const properties = object && isJsonSchema(object.properties) ? Object.keys(object.properties) : [];
         for (const key of issue.keys) {
           const hint = didYouMean(key, properties);
           drafts.push({

@@ -64,15 +64,54 @@ const stageName = z
   })
   .describe('Stage name.');
 
-const inputPatterns = z
+const stacInput = z
+  .object({
+    stac: location.describe(
+      'A STAC ItemCollection file (as `geobatch stac search` saves it, or any FeatureCollection of STAC Items, or one Item): a local path relative to the pipeline file, an s3:// URI or an https:// URL.',
+    ),
+    asset: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The asset key every item contributes (e.g. visual). Default: the one GeoTIFF asset with role 'data', else the one GeoTIFF asset, else the one 'data' asset with a .tif/.tiff/.jp2 href; several or none is an error.",
+      ),
+  })
+  .strict()
+  .describe(
+    'STAC Items as items: one item per STAC Item, its id the item id (characters other than A-Z a-z 0-9 . _ - become _), its file the chosen asset (relative hrefs resolve against the file).',
+  );
+
+/** An input set given as a STAC ItemCollection file. */
+export type StacInputSpec = z.output<typeof stacInput>;
+
+// One flat union, so that an error inside one form (a number in a list, a bad `stac:`) is reported
+// at its own path rather than as "none of the forms matched".
+const inputSet = z
   .union([
     location.describe('One local path, glob, or s3:// prefix or glob.'),
     z.array(location.describe('A local path, glob, or s3:// prefix or glob.')).min(1),
+    stacInput,
   ])
   .transform((value) => (typeof value === 'string' ? [value] : value))
   .describe(
-    'Where the items of this input set are: local paths or globs (relative to the pipeline file) and s3:// prefixes or globs. One item per matching file.',
+    'Where the items of this input set are: local paths or globs (relative to the pipeline file) and s3:// prefixes or globs, one item per matching file; or { stac: items.json, asset: key }, one item per STAC Item.',
   );
+
+/** One input set as validated: a list of patterns, or a STAC ItemCollection file. */
+export type InputSetSpec = z.output<typeof inputSet>;
+
+/** True when an input set is a STAC ItemCollection file (`{ stac: ... }`). */
+export function isStacInput(input: InputSetSpec): input is StacInputSpec {
+  // by its key, not by "not a list", so that another mapping form can join the union
+  return !Array.isArray(input) && 'stac' in input;
+}
+
+/** What an input set names, for messages: its patterns, or `stac <file> (asset <key>)`. */
+export function describeInputSet(input: InputSetSpec): string {
+  if (!isStacInput(input)) return input.join(', ');
+  return `stac ${input.stac}${input.asset === undefined ? '' : ` (asset ${input.asset})`}`;
+}
 
 export const resourcesSpecSchema = z
   .object({
@@ -178,7 +217,7 @@ export const pipelineSpecSchema = z
         'Where runs are created: a local folder (relative to the pipeline file) or an s3://bucket/prefix URI. Default: runs.',
       ),
     inputs: z
-      .record(setName, inputPatterns)
+      .record(setName, inputSet)
       .default({})
       .describe('Named input sets; stages run over them with foreach.'),
     stages: z

@@ -2,7 +2,7 @@
 export interface Item {
   /** Stable, unique within its input set, safe in file names (e.g. the file stem). */
   readonly id: string;
-  /** Where the item's input lives (absolute local path or s3:// URI). */
+  /** Where the item's input lives (absolute local path, s3:// URI, or http(s):// URL from a STAC asset). */
   readonly uri: string;
 }
 

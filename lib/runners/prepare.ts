@@ -5,10 +5,14 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { compilePipeline, parsePipeline, PipelineError } from '../pipeline/index.js';
-import type { PipelineSpec } from '../pipeline/index.js';
+import { isStacInput } from '../pipeline/index.js';
+import type { PipelineSource, PipelineSpec, StacInputSpec } from '../pipeline/index.js';
 import type { Item, JobGraph } from '../pipeline/types.js';
+import { StacError } from '../stac/errors.js';
+import { expandStacInput } from '../stac/inputs.js';
 import { expandInputs } from '../storage/inputs.js';
 import { StorageError } from '../storage/errors.js';
+import type { InputItem } from '../storage/inputs.js';
 import type { Storage } from '../storage/types.js';
 import { isS3Uri, joinUri } from '../storage/uri.js';
 import { newRunId, runLayout } from './layout.js';
@@ -50,7 +54,18 @@ export async function loadPipeline(storage: Storage, fileArg: string): Promise<L
   const baseDir = isS3Uri(file) ? file.slice(0, file.lastIndexOf('/') + 1) : dirname(file);
   const items: Record<string, Item[]> = {};
   for (const [name, patterns] of Object.entries(spec.inputs)) {
-    const list: readonly string[] = Array.isArray(patterns) ? patterns : [patterns];
+    if (isStacInput(patterns)) {
+      items[name] = await expandStacSet(
+        storage,
+        patterns,
+        baseDir,
+        ['inputs', name, 'stac'],
+        source,
+        fileArg,
+      );
+      continue;
+    }
+    const list: readonly string[] = patterns;
     try {
       items[name] = await expandInputs(list, storage, { baseDir, label: `inputs.${name}` });
     } catch (error) {
@@ -78,6 +93,27 @@ export async function loadPipeline(storage: Storage, fileArg: string): Promise<L
   const output = isS3Uri(spec.output) ? spec.output : resolve(baseDir, spec.output);
   const fingerprint = createHash('sha256').update(JSON.stringify({ spec, items })).digest('hex');
   return { file, spec, graph, runsRoot: joinUri(output, spec.name), fingerprint };
+}
+
+/** The items of a `{ stac: file }` input set; a bad or missing file is a PipelineError at `path`'s line. */
+async function expandStacSet(
+  storage: Storage,
+  input: StacInputSpec,
+  baseDir: string,
+  path: readonly (string | number)[],
+  source: PipelineSource,
+  fileArg: string,
+): Promise<InputItem[]> {
+  try {
+    return await expandStacInput(input.stac, storage, {
+      baseDir,
+      ...(input.asset === undefined ? {} : { asset: input.asset }),
+    });
+  } catch (error) {
+    if (!(error instanceof StorageError) && !(error instanceof StacError)) throw error;
+    const position = source.locate(path, 'value');
+    throw new PipelineError([{ path: path.join('.'), message: error.message, ...(position ?? {}) }], fileArg);
+  }
 }
 
 interface LatestPointer {

@@ -3,10 +3,11 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { DownloadCache, defaultCacheDir } from './cache.js';
+import { HttpStorage } from './http.js';
 import { LocalStorage } from './local.js';
 import type { S3Storage, S3StorageOptions } from './s3.js';
 import type { IoOptions, ObjectInfo, Storage, WriteBody, WriteOptions } from './types.js';
-import { isS3Uri } from './uri.js';
+import { isHttpUri, isS3Uri } from './uri.js';
 
 export type { IoOptions, ObjectInfo, Storage, WriteBody, WriteOptions } from './types.js';
 export type { S3StorageOptions } from './s3.js';
@@ -14,6 +15,7 @@ export * from './errors.js';
 export * from './uri.js';
 export { DownloadCache, defaultCacheDir, type Downloader } from './cache.js';
 export { LocalStorage, writeFileAtomic, type LocalStorageOptions } from './local.js';
+export { HttpStorage, httpRequest, type HttpStorageOptions, type HttpRetryOptions } from './http.js';
 export {
   expandInputs,
   DEFAULT_INPUT_EXTENSIONS,
@@ -70,7 +72,7 @@ export function s3ConfigFromEnv(
 }
 
 /**
- * One Storage for local paths, file:// and s3:// URIs. The AWS SDK is loaded and the S3 client
+ * One Storage for local paths, file:// and s3:// URIs, and read-only http(s) URLs. The AWS SDK is loaded and the S3 client
  * created only when the first s3:// URI is used.
  */
 export function createStorage(options: CreateStorageOptions = {}): Storage {
@@ -104,6 +106,7 @@ export function portableStorageOptions(storage: Storage): CreateStorageOptions |
 class RoutingStorage implements Storage {
   private readonly local: LocalStorage;
   private s3Storage: Promise<S3Storage> | undefined;
+  private httpStorage: HttpStorage | undefined;
 
   readonly #settings: CreateStorageOptions;
 
@@ -158,6 +161,13 @@ class RoutingStorage implements Storage {
   }
 
   private async backend(uri: string): Promise<Storage> {
+    if (isHttpUri(uri)) {
+      const env = this.options.env ?? process.env;
+      this.httpStorage ??= new HttpStorage({
+        cache: new DownloadCache(this.options.cacheDir ?? defaultCacheDir(env)),
+      });
+      return this.httpStorage;
+    }
     if (!isS3Uri(uri)) return this.local;
     this.s3Storage ??= this.createS3();
     return this.s3Storage;

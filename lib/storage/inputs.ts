@@ -28,7 +28,7 @@ export const DEFAULT_INPUT_EXTENSIONS: readonly string[] = [
 /** One input file: `id` is unique in its set, stable, and safe in file names ([A-Za-z0-9._-]). */
 export interface InputItem {
   readonly id: string;
-  /** Absolute local path or `s3://` URI. */
+  /** Absolute local path or `s3://` URI (or an `http(s)://` URL, from a STAC input set). */
   readonly uri: string;
 }
 

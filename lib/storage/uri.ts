@@ -26,6 +26,11 @@ export function isS3Uri(value: string): boolean {
   return /^s3:\/\//i.test(value);
 }
 
+/** True when `value` is an `http://` or `https://` URL (read-only storage; the scheme is case-insensitive). */
+export function isHttpUri(value: string): boolean {
+  return /^https?:\/\//i.test(value);
+}
+
 /**
  * Classifies a URI: `s3://bucket/key`, `file:///abs/path`, or a local path (relative paths resolve
  * against `cwd`). Throws a StorageError with code 'InvalidUri' for anything else.
@@ -40,6 +45,13 @@ export function parseUri(uri: string, cwd: string = process.cwd()): Location {
   }
   if (/^file:/i.test(uri)) return { kind: 'local', path: localPathFromFileUrl(uri, cwd) };
   const scheme = SCHEME.exec(uri)?.[1];
+  if (scheme !== undefined && /^https?$/i.test(scheme)) {
+    throw new StorageError(
+      'InvalidUri',
+      uri,
+      `${scheme} URLs can be read (as STAC assets or single files), not listed or written: use a local path or an s3:// URI here`,
+    );
+  }
   if (scheme !== undefined) {
     throw new StorageError(
       'InvalidUri',
@@ -74,6 +86,7 @@ export function formatS3Uri(bucket: string, key: string): string {
 
 /** The canonical spelling of a URI: `s3://bucket/key` or an absolute local path (never `file://`). */
 export function normalizeUri(uri: string, cwd: string = process.cwd()): string {
+  if (isHttpUri(uri)) return uri;
   return formatLocation(parseUri(uri, cwd));
 }
 
@@ -93,6 +106,7 @@ export function joinUri(base: string, ...parts: string[]): string {
 
 /** The parent of a URI, like `path.dirname`: `s3://b/a/c.tif` -> `s3://b/a`; a bucket is its own parent. */
 export function dirnameUri(uri: string): string {
+  if (isHttpUri(uri)) return httpDirname(uri);
   const location = parseUri(uri);
   if (location.kind === 'local') return posix.dirname(location.path);
   const parent = posix.dirname(location.key);
@@ -101,6 +115,7 @@ export function dirnameUri(uri: string): string {
 
 /** The last segment of a URI, like `path.basename`: `s3://b/a/c.tif` -> `c.tif`; '' for a bucket. */
 export function basenameUri(uri: string): string {
+  if (isHttpUri(uri)) return httpBasename(uri);
   const location = parseUri(uri);
   return posix.basename(location.kind === 'local' ? location.path : location.key);
 }
@@ -157,4 +172,21 @@ function climbsAbove(key: string, parts: readonly string[]): boolean {
     if (depth < 0) return true;
   }
   return false;
+}
+
+/** The parent of an http(s) URL's path, without query or fragment. */
+function httpDirname(uri: string): string {
+  const url = new URL(uri);
+  const parent = posix.dirname(url.pathname);
+  return `${url.origin}${parent === '/' ? '' : parent}`;
+}
+
+/** The last segment of an http(s) URL's path, percent-decoding undone where it decodes. */
+function httpBasename(uri: string): string {
+  const name = posix.basename(new URL(uri).pathname);
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
 }

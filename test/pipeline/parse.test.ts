@@ -231,8 +231,26 @@ describe('parsePipeline: invalid files fail with every issue, at its path and li
       ),
       [
         `${FILE}: inputs.a[1]: expected a non-empty string but got 3 (line 4)`,
-        `${FILE}: inputs.b: expected a non-empty string or a non-empty list of non-empty strings but got an empty list (line 5)`,
+        `${FILE}: inputs.b: expected a non-empty string or a non-empty list of non-empty strings or a mapping but got an empty list (line 5)`,
         `${FILE}: inputs.Big: expected an input set name (a lowercase letter, then up to 31 lowercase letters, digits, _ or -) but got 'Big' (line 6)`,
+      ].join('\n'),
+    ],
+    [
+      'bad STAC input sets: a misspelt key, no file, an empty asset',
+      yaml(
+        'version: 1',
+        'name: a',
+        'inputs:',
+        '  a: { stac: items.json, assets: visual }',
+        '  b: { asset: visual }',
+        "  c: { stac: items.json, asset: '' }",
+        'stages:',
+        '  s: { job: catalog }',
+      ),
+      [
+        `${FILE}: inputs.a.assets: unknown key 'assets', did you mean 'asset'? (valid keys: stac, asset) (line 4)`,
+        `${FILE}: inputs.b.stac: expected a non-empty string but it is missing (line 5)`,
+        `${FILE}: inputs.c.asset: expected a non-empty string but got '' (line 6)`,
       ].join('\n'),
     ],
     [

@@ -84,7 +84,10 @@ describe('parseUri: invalid values', () => {
       'gs://bucket/key',
       /^gs:\/\/bucket\/key: unsupported scheme 'gs': use a local path, a file:\/\/ URI or an s3:\/\/bucket\/key URI$/,
     ],
-    ['https://example.com/x.tif', /unsupported scheme 'https'/],
+    [
+      'https://example.com/x.tif',
+      /https URLs can be read \(as STAC assets or single files\), not listed or written/,
+    ],
     ['file://server/share/x', /malformed file URI: expected 'file:\/\/\/absolute\/path'/],
     ['file:///a/%2F/b', /malformed file URI/],
     ['/a/\0b', /NUL character/],
