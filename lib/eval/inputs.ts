@@ -8,7 +8,7 @@
 import type { GeoTransform } from '../geo/affine.js';
 import { CrsError } from '../geo/crs.js';
 import type { CrsRef } from '../geo/crs.js';
-import { crsFromMember, readGeoFeatures } from '../labels/geo-labels.js';
+import { readLabelFeatures } from '../labels/geo-labels.js';
 import type { GeoFeature } from '../labels/geo-labels.js';
 import { LabelError } from '../labels/errors.js';
 import type { Polygon } from '../labels/geometry.js';
@@ -137,10 +137,16 @@ async function filesOf(
   return files;
 }
 
-/** A file's stem: its name without `.predict.json`, `.coco.json`, `.json`, `.geojson` or `.tif`. */
+/** A file's stem: its name without `.predict.json`, `.coco.json`, `.json`, `.geojson`, `.tif` or a vector labels extension. */
 export function stemOf(uri: string): string {
-  return basenameUri(uri).replace(/(\.predict\.json|\.coco\.json|\.json|\.geojson|\.tiff?)$/i, '');
+  return basenameUri(uri).replace(
+    /(\.predict\.json|\.coco\.json|\.json|\.geojson|\.tiff?|\.shp\.zip|\.shp|\.zip|\.gpkg|\.fgb)$/i,
+    '',
+  );
 }
+
+/** Geo-label truth files besides GeoJSON: Shapefile, zipped Shapefile, GeoPackage, FlatGeobuf. */
+const VECTOR_LABELS = /\.(shp|zip|gpkg|fgb)$/i;
 
 async function readJson(storage: Storage, uri: string, what: string, signal?: AbortSignal): Promise<unknown> {
   const text = (await storage.read(uri, signal ? { signal } : {})).toString('utf8');
@@ -257,7 +263,7 @@ export function parseCoco(
   };
 }
 
-/** A GeoJSON read as raw features (placed on a grid later); its CRS is `override`, else its `crs` member, else CRS84. */
+/** Geo-labels (GeoJSON or another vector format) read as raw features (placed on a grid later); the CRS is `override`, else the file's. */
 async function readGeoSource(
   storage: Storage,
   uri: string,
@@ -266,11 +272,11 @@ async function readGeoSource(
   override?: CrsRef,
 ): Promise<GeoSource> {
   try {
-    const read = await readGeoFeatures(storage, uri, signal ? { signal } : {});
-    const crs =
-      override ??
-      (read.crsMember !== undefined ? crsFromMember(read.crsMember, uri) : { epsg: 4326, text: 'CRS84' });
-    return { uri, crs, features: read.features };
+    const read = await readLabelFeatures(storage, uri, {
+      ...(signal ? { signal } : {}),
+      ...(override ? { crs: override } : {}),
+    });
+    return { uri, crs: read.crs, features: read.features };
   } catch (error) {
     if (error instanceof LabelError || error instanceof CrsError)
       throw new EvalError(`${what}: ${error.message}`);
@@ -470,7 +476,8 @@ export async function rasterGrid(
 
 /**
  * The truth under `uri`: a folder (or one file) of COCO shards `<scene>.json`, geo-labels
- * `*.geojson` (one per scene, or one file for every scene: id '*'), or masks `<scene>.tif`.
+ * (`*.geojson`, `.shp`, `.zip`, `.gpkg`, `.fgb`: one per scene, or one file for every scene: id
+ * '*'), or masks `<scene>.tif`.
  */
 export async function readTruth(
   storage: Storage,
@@ -483,16 +490,16 @@ export async function readTruth(
   const coco = files.filter(
     (f) => /\.json$/i.test(f) && !/\.geojson$/i.test(f) && basenameUri(f) !== 'summary.json',
   );
-  const geojson = files.filter((f) => /\.geojson$/i.test(f));
+  const geojson = files.filter((f) => /\.geojson$/i.test(f) || VECTOR_LABELS.test(f));
   const masks = files.filter((f) => /\.tiff?$/i.test(f));
   const kinds = [coco, geojson, masks].filter((k) => k.length > 0).length;
   if (kinds === 0)
     throw new EvalError(
-      `truth ${uri}: no COCO shards (*.json), geo-labels (*.geojson) or masks (*.tif) there`,
+      `truth ${uri}: no COCO shards (*.json), geo-labels (*.geojson, *.shp, *.zip, *.gpkg, *.fgb) or masks (*.tif) there`,
     );
   if (kinds > 1) {
     throw new EvalError(
-      `truth ${uri}: holds ${coco.length} COCO shard(s), ${geojson.length} GeoJSON and ${masks.length} GeoTIFF file(s); expected one kind of truth`,
+      `truth ${uri}: holds ${coco.length} COCO shard(s), ${geojson.length} geo-labels file(s) and ${masks.length} GeoTIFF file(s); expected one kind of truth`,
     );
   }
   const out: TruthSource[] = [];
