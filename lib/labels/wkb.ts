@@ -13,7 +13,9 @@ export interface DecodedGeometry {
 }
 
 /** Malformed WKB or GeoPackage header; the caller adds the file and the feature. */
-export class WkbError extends Error {}
+export class WkbError extends Error {
+  override readonly name = 'WkbError';
+}
 
 const TYPES: Record<number, string> = {
   1: 'Point',
@@ -80,7 +82,9 @@ class Reader {
     const n = this.uint32();
     // each element takes at least 8 bytes: a count larger than that is a corrupt blob, not a huge one
     if (n * 8 > this.bytes.length - this.offset + 8) {
-      throw new WkbError(`${what} count ${n} at byte ${this.offset - 4} is more than the blob can hold`);
+      throw new WkbError(
+        `${what} count ${n} at byte ${this.offset - 4} is more than the ${this.bytes.length - this.offset} bytes left can hold (truncated or corrupt?)`,
+      );
     }
     return n;
   }

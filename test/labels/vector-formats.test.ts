@@ -4,7 +4,7 @@
 // shards and byte-identical mask pixels.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { zipSync } from 'fflate';
@@ -15,6 +15,7 @@ import { createStorage } from '../../lib/storage/index.js';
 import type { Storage } from '../../lib/storage/types.js';
 import { tempDir } from '../raster/fixtures.js';
 import { gdal, gdalPixels } from '../raster/scene-fixtures.js';
+import { geobatch } from '../helpers/cli.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
 const ogrSkip: false | string =
@@ -355,5 +356,43 @@ describe('vector labels: Shapefile, GeoPackage, FlatGeobuf', { skip: ogrSkip }, 
     );
     assert.ok(!existsSync(f('cli.tif')), 'no mask left behind');
     rmSync(f('cli.json'));
+  });
+
+  it('the labels and mask jobs read a GeoPackage layer (params.layer) in a pipeline', async () => {
+    writeFileSync(
+      f('vector.yaml'),
+      `version: 1
+name: vector
+output: ${f('runs')}
+inputs:
+  scenes: ${image}
+  outlines: ${f('labels.gpkg')}
+stages:
+  polygons:
+    job: labels
+    foreach: scenes
+    params: { labels: outlines, categoryField: kind, layer: footprints }
+  masks:
+    job: mask
+    foreach: scenes
+    params: { labels: outlines, burnField: cls, layer: mixed }
+`,
+    );
+    const r = await geobatch(['run', f('vector.yaml'), '--json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const run = join(
+      f('runs/vector'),
+      readdirSync(f('runs/vector')).find((n) => n !== 'latest.json')!,
+    );
+    const staged = JSON.parse(readFileSync(join(run, 'polygons/sample_geotiff.json'), 'utf8')) as {
+      annotations: unknown;
+      categories: unknown;
+    };
+    const direct = JSON.parse(await shard(f('polys.geojson'))) as typeof staged;
+    assert.deepEqual(staged.annotations, direct.annotations);
+    assert.deepEqual(staged.categories, direct.categories);
+    const mask = gdalPixels(join(run, 'masks/sample_geotiff.tif'), 'uint8') as Uint8Array;
+    const reference = await maskPixels(f('mixed.geojson'), f('pipeline-reference.tif'));
+    assert.ok(Buffer.from(mask).equals(Buffer.from(reference)), 'mask pixels identical');
   });
 });
