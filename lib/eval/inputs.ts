@@ -99,6 +99,8 @@ export interface ReadOptions {
   readonly classField?: string;
   /** CRS of GeoJSON that does not say (over its `crs` member). @default CRS84 */
   readonly truthCrs?: CrsRef;
+  /** GeoPackage table (or shapefile in a .zip) of geo-label truth; needed when the file has several. */
+  readonly truthLayer?: string;
 }
 
 /** Whether `uri` is a file (else it is treated as a folder). */
@@ -270,11 +272,14 @@ async function readGeoSource(
   what: string,
   signal: AbortSignal | undefined,
   override?: CrsRef,
+  layer?: string,
 ): Promise<GeoSource> {
   try {
     const read = await readLabelFeatures(storage, uri, {
       ...(signal ? { signal } : {}),
       ...(override ? { crs: override } : {}),
+      ...(layer !== undefined ? { layer } : {}),
+      layerOption: '--truth-layer (truthLayer: in a pipeline)',
     });
     return { uri, crs: read.crs, features: read.features };
   } catch (error) {
@@ -518,7 +523,9 @@ export async function readTruth(
     });
   }
   for (const f of geojson) {
-    const geo = await readGeoSource(storage, f, 'truth', signal, options.truthCrs);
+    // a layer names a table of a GeoPackage or zip: GeoJSON truth beside them reads without it
+    const layer = VECTOR_LABELS.test(f) && !/\.(shp|fgb)$/i.test(f) ? options.truthLayer : undefined;
+    const geo = await readGeoSource(storage, f, 'truth', signal, options.truthCrs, layer);
     out.push({
       id: single ? '*' : stemOf(f),
       uri: f,

@@ -153,6 +153,8 @@ export async function readGeoFeatures(
 /** Where labels are read from, besides the file: the layer (GeoPackage, zipped shapefiles) and a CRS over the file's. */
 export interface LabelsReadOptions {
   readonly layer?: string;
+  /** How the user gives the layer, for messages. @default '--layer (layer: in a pipeline)' */
+  readonly layerOption?: string;
   readonly crs?: CrsRef;
   readonly signal?: AbortSignal;
 }
@@ -171,7 +173,7 @@ export async function readLabelFeatures(
   if (format !== undefined) return readVectorFile(storage, uri, format, options);
   if (options.layer !== undefined) {
     throw new LabelError(
-      `${uri}: --layer '${options.layer}' given, but a GeoJSON file has one layer; --layer chooses a GeoPackage table or a shapefile in a .zip`,
+      `${uri}: layer '${options.layer}' given, but a GeoJSON file has one layer; a layer chooses a GeoPackage table or a shapefile in a .zip`,
     );
   }
   const read = await readGeoFeatures(storage, uri, options.signal ? { signal: options.signal } : {});

@@ -46,6 +46,8 @@ export function vectorFormatOf(uri: string): VectorFormat | undefined {
 export interface VectorReadOptions {
   /** The GeoPackage table, or the shapefile in a zip (its name without `.shp`). */
   readonly layer?: string;
+  /** How the user gives the layer, for messages. @default '--layer (layer: in a pipeline)' */
+  readonly layerOption?: string;
   /** The labels' CRS; the file's is then not needed (a shapefile may lack its `.prj`). */
   readonly crs?: CrsRef;
   readonly signal?: AbortSignal;
@@ -80,10 +82,13 @@ function wrap(error: unknown, uri: string, what: string): never {
   throw new LabelError(`${uri}: not a readable ${what} (${message})`);
 }
 
+/** How the layer is given, for messages. */
+export const LAYER_OPTION = '--layer (layer: in a pipeline)';
+
 function noLayers(uri: string, format: VectorFormat, layer: string | undefined): void {
   if (layer !== undefined) {
     throw new LabelError(
-      `${uri}: --layer '${layer}' given, but a ${format} has one layer; --layer chooses a GeoPackage table or a shapefile in a .zip`,
+      `${uri}: layer '${layer}' given, but a ${format} has one layer; a layer chooses a GeoPackage table or a shapefile in a .zip`,
     );
   }
 }
@@ -235,7 +240,7 @@ async function readZippedShapefile(
     shp = layers[0]!;
   } else {
     throw new LabelError(
-      `${uri}: the zip holds ${layers.length} shapefiles (${layers.map(layerOf).join(', ')}); choose one with --layer`,
+      `${uri}: the zip holds ${layers.length} shapefiles (${layers.map(layerOf).join(', ')}); choose one with ${options.layerOption ?? LAYER_OPTION}`,
     );
   }
   const entry = (ext: string): string | undefined => {
@@ -389,7 +394,7 @@ async function readGeoPackage(
       layer = layers[0]!;
     } else {
       throw new LabelError(
-        `${uri}: the GeoPackage has ${layers.length} layers (${layers.join(', ')}); choose one with --layer`,
+        `${uri}: the GeoPackage has ${layers.length} layers (${layers.join(', ')}); choose one with ${options.layerOption ?? LAYER_OPTION}`,
       );
     }
     const where = `${uri}: layer '${layer}'`;

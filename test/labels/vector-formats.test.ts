@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { zipSync } from 'fflate';
+import { evaluate } from '../../lib/eval/eval.js';
 import { readTruth } from '../../lib/eval/inputs.js';
 import { geojsonToCoco, parseCrsOption, rasterizeMask } from '../../lib/labels/geo-labels.js';
 import type { GeoLabelsOptions } from '../../lib/labels/geo-labels.js';
@@ -309,9 +310,9 @@ describe('vector labels: Shapefile, GeoPackage, FlatGeobuf', { skip: ogrSkip }, 
       );
       await rejects(
         f('labels.gpkg'),
-        /the GeoPackage has 2 layers \(footprints, mixed\); choose one with --layer$/,
+        /the GeoPackage has 2 layers \(footprints, mixed\); choose one with --layer \(layer: in a pipeline\)$/,
       );
-      await rejects(f('polys.shp'), /--layer 'x' given, but a shapefile has one layer/, { layer: 'x' });
+      await rejects(f('polys.shp'), /layer 'x' given, but a shapefile has one layer/, { layer: 'x' });
     });
 
     it('a .prj that names no CRS geobatch can match', async () => {
@@ -352,7 +353,7 @@ describe('vector labels: Shapefile, GeoPackage, FlatGeobuf', { skip: ogrSkip }, 
     assert.notEqual(mask.status, 0);
     assert.equal(
       mask.stderr.trim(),
-      `geobatch: ${f('labels.gpkg')}: the GeoPackage has 2 layers (footprints, mixed); choose one with --layer`,
+      `geobatch: ${f('labels.gpkg')}: the GeoPackage has 2 layers (footprints, mixed); choose one with --layer (layer: in a pipeline)`,
     );
     assert.ok(!existsSync(f('cli.tif')), 'no mask left behind');
     rmSync(f('cli.json'));
@@ -394,5 +395,28 @@ stages:
     const mask = gdalPixels(join(run, 'masks/sample_geotiff.tif'), 'uint8') as Uint8Array;
     const reference = await maskPixels(f('mixed.geojson'), f('pipeline-reference.tif'));
     assert.ok(Buffer.from(mask).equals(Buffer.from(reference)), 'mask pixels identical');
+  });
+
+  it('geobatch eval scores against GeoPackage truth (truthLayer) as against the GeoJSON it came from', async () => {
+    const preds = f('preds');
+    const { dataset } = await geojsonToCoco(storage, f('polys.geojson'), image, { categoryField: 'kind' });
+    await storage.writeAtomic(join(preds, 'sample_geotiff.json'), JSON.stringify(dataset));
+    const score = async (truth: string, out: string, truthLayer?: string) =>
+      evaluate(storage, {
+        predictions: preds,
+        truth,
+        out: f(out),
+        images: [image],
+        classField: 'kind',
+        ...(truthLayer ? { truthLayer } : {}),
+      });
+    const geo = await score(f('polys.geojson'), 'eval-geojson');
+    const gpkg = await score(f('labels.gpkg'), 'eval-gpkg', 'footprints');
+    assert.equal(gpkg.overall.detection!.f1, 1);
+    assert.deepEqual(gpkg.overall, geo.overall);
+    await assert.rejects(
+      score(f('labels.gpkg'), 'eval-none'),
+      /choose one with --truth-layer \(truthLayer: in a pipeline\)$/,
+    );
   });
 });
