@@ -103,7 +103,7 @@ const FORMATS_HELP = [
   '.dbf, .prj (its CRS; --crs when missing) and .cpg beside it, or all in a',
   '.zip; GeoPackage .gpkg (--layer TABLE, needed when it has several); and',
   "FlatGeobuf .fgb. Their CRS is the file's (the .prj WKT, gpkg_spatial_ref_sys,",
-  'the FlatGeobuf header); features without geometry are skipped and counted.',
+  'the FlatGeobuf header); in these, features without geometry are skipped and counted.',
 ].join('\n');
 
 const geojsonCommand = new Command('geojson')
