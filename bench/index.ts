@@ -34,6 +34,7 @@ const benches: Record<string, () => Promise<void>> = {
   },
   retile: async () => (await import('./retile.js')).benchRetile(),
   predict: async () => (await import('./predict.js')).benchPredict(),
+  sync: async () => (await import('./sync.js')).benchSync(),
   async xview() {
     await benchLabelsXview();
   },

@@ -395,12 +395,6 @@ export async function benchPredict(): Promise<void> {
   console.log(
     `  ${'task'.padEnd(13)} ${'scene'.padStart(8)} ${'windows'.padStart(7)} ${'run'.padStart(6)} ${'w/s'.padStart(6)} ${'wall s'.padStart(7)} ${'peak RSS'.padStart(9)} ${'maxRSS'.padStart(7)}  what ran`,
   );
-  if (!existsSync(join(repo, 'bench', 'predict-child.ts'))) {
-    console.log(
-      '  skipped: bench/predict-child.ts is not there yet (it needs lib/predict/predict.ts, predictScene)',
-    );
-    return;
-  }
   for (const run of sceneRuns(quick)) {
     const path = join(benchDataDir, `scene-${run.size}-rgb-uint8.tif`);
     if (!existsSync(path) && (quick || free < run.size * run.size * 3)) {

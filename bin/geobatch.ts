@@ -5,6 +5,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { Command } from 'commander';
 import { cancelCommand } from '../lib/cli/cancel.js';
 import { chipCommand } from '../lib/cli/chip.js';
+import { cpCommand, syncCommand } from '../lib/cli/cp.js';
 import { datasetCommand } from '../lib/cli/dataset.js';
 import { demoDataCommand } from '../lib/cli/demo-data.js';
 import { evalCommand } from '../lib/cli/eval.js';
@@ -44,6 +45,8 @@ for (const command of [
   trainCommand,
   evalCommand,
   predictCommand,
+  cpCommand,
+  syncCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -306,7 +306,7 @@ export const catalog = {
   },
   train: {
     description:
-      'Trains a detection, segmentation or multi-label classification model on a dataset stage (PyTorch, every GPU): <stage>/model.pt, model.onnx, metrics.json, curves.png, MODEL_CARD.md, checkpoints/.',
+      'Trains a detection, segmentation or multi-label classification model on a dataset stage (PyTorch, every GPU): <stage>/model.pt, model.onnx, bundle.json (what predict needs: classes, input, windows, band conversion, score threshold), metrics.json, curves.png, MODEL_CARD.md, checkpoints/.',
     queue: 'gpu',
     vcpus: 4,
     memoryMiB: 15000,

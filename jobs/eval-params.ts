@@ -52,6 +52,12 @@ export const evalParams = z
       .describe(
         "Cap of detections per scene and class for AP, as COCO's maxDets (COCO's default is 100). Default: no cap.",
       ),
+    scenes: z
+      .enum(['all', 'predicted'])
+      .default('all')
+      .describe(
+        'all: a truth scene without predictions counts every truth object missed; predicted: only scenes with predictions are scored (after a predict stage with split: val), the others listed as not scored.',
+      ),
   })
   .strict();
 

@@ -50,12 +50,16 @@ export const evalJob: JobModule<EvalJobParams> = {
       ...(params.truthLayer !== undefined ? { truthLayer: params.truthLayer } : {}),
       ...(images !== undefined ? { images } : {}),
       ...(params.maxDets !== undefined ? { maxDets: params.maxDets } : {}),
+      scenes: params.scenes,
       signal: ctx.signal,
       onProgress: (done, total) => ctx.progress(done, total),
     });
     const s = report.scenes;
     if (s.predictionsWithoutTruth.length) {
       ctx.log.warn(`predictions without truth (not scored): ${s.predictionsWithoutTruth.join(', ')}`);
+    }
+    if (s.truthNotPredicted.length) {
+      ctx.log.info(`truth of scenes not predicted (not scored): ${s.truthNotPredicted.join(', ')}`);
     }
     if (s.truthWithoutPredictions.length) {
       ctx.log.warn(

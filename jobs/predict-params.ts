@@ -16,6 +16,19 @@ export const predictParams = z
       .describe(
         "Stage whose output is each item's scene (e.g. rgb: <run>/rgb/<item>.tif). Default: the item's own file.",
       ),
+    dataset: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'With split: the dataset whose split says which scenes to predict: a merge stage of this pipeline (list it under needs), or the URI of a dataset folder or its dataset.json.',
+      ),
+    split: z
+      .enum(['train', 'val', 'test'])
+      .optional()
+      .describe(
+        "Predict only the items that are scenes of this split of the dataset (e.g. val: scenes the model never trained on); the others are skipped and logged. Needs 'dataset'.",
+      ),
     task: z
       .enum(['detection', 'segmentation', 'classification'])
       .optional()
@@ -76,6 +89,10 @@ export const predictParams = z
       .optional()
       .describe('Execution provider. Default: GEOBATCH_DEVICE (cuda in the GPU image), else cpu.'),
   })
-  .strict();
+  .strict()
+  .refine((p) => p.split === undefined || p.dataset !== undefined, {
+    error: "'split' needs 'dataset' (the merge stage or dataset whose split it names)",
+    path: ['dataset'],
+  });
 
 export type PredictJobParams = z.output<typeof predictParams>;

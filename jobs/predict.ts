@@ -1,4 +1,5 @@
 import { openPredictor, predictScene, type PredictSceneResult } from '../lib/predict/predict.js';
+import type { DatasetManifest } from '../lib/dataset/build.js';
 import { isS3Uri, joinUri } from '../lib/storage/uri.js';
 import type { PredictJobParams } from './predict-params.js';
 import { checkImageStage, itemImageUri } from './stage-inputs.js';
@@ -22,6 +23,52 @@ function modelUri(ctx: JobContext, model: string): string {
   );
 }
 
+/** The scenes of `split` in the dataset a stage or URI names (its dataset.json). */
+async function splitScenes(
+  ctx: JobContext,
+  dataset: string,
+  split: 'train' | 'val' | 'test',
+): Promise<Set<string>> {
+  const where = `stages.${ctx.stage}.params.dataset`;
+  const stage = ctx.run.graph.stages.find((s) => s.name === dataset);
+  let uri: string;
+  if (stage) {
+    if (stage.job !== 'merge') {
+      throw new Error(
+        `${where}: stage '${dataset}' runs job '${stage.job}', which writes no dataset (expected a merge stage or a dataset URI)`,
+      );
+    }
+    uri = joinUri(ctx.run.stageUri(dataset), 'dataset.json');
+  } else if (isS3Uri(dataset) || dataset.startsWith('/')) {
+    uri = dataset.endsWith('.json') ? dataset : joinUri(dataset, 'dataset.json');
+  } else {
+    const names = ctx.run.graph.stages.filter((s) => s.job === 'merge').map((s) => s.name);
+    throw new Error(
+      `${where}: expected a merge stage of this pipeline (${names.join(', ') || 'none'}) or an absolute or s3:// dataset URI but got '${dataset}'`,
+    );
+  }
+  if (!(await ctx.storage.exists(uri, { signal: ctx.signal }))) {
+    throw new Error(
+      `${where}: ${uri} does not exist (a dataset is complete when its dataset.json is written)`,
+    );
+  }
+  let manifest: Partial<DatasetManifest>;
+  try {
+    manifest = JSON.parse(
+      (await ctx.storage.read(uri, { signal: ctx.signal })).toString('utf8'),
+    ) as Partial<DatasetManifest>;
+  } catch (error) {
+    throw new Error(`${where}: ${uri} is not JSON: ${(error as Error).message}`);
+  }
+  const scenes = manifest.scenes?.[split];
+  if (!Array.isArray(scenes)) {
+    throw new Error(
+      `${where}: ${uri} has no scenes.${split} list (its splits: ${Object.keys(manifest.scenes ?? {}).join(', ') || 'none'})`,
+    );
+  }
+  return new Set(scenes);
+}
+
 /**
  * Per item: the item's scene (or the `images` stage's output for it) through the model of a train
  * stage, into `<stage>/<item>.predict.json` and the task's files (lib/predict/predict.ts). In a
@@ -33,6 +80,18 @@ export const predictJob: JobModule<PredictJobParams> = {
     if (params.images !== undefined) checkImageStage(ctx, params.images, 'images');
     const model = modelUri(ctx, params.model);
     const out = ctx.run.stageUri(ctx.stage);
+    const only = params.split ? await splitScenes(ctx, params.dataset!, params.split) : undefined;
+    const outputs: string[] = [];
+    const summaries: Record<string, unknown>[] = [];
+    if (only && !ctx.items.some((item) => only.has(item.id))) {
+      // no session to open when every item of the task is skipped
+      for (const item of ctx.items) {
+        ctx.log.info(`${item.id}: not a ${params.split} scene of the dataset; not predicted`);
+        summaries.push({ item: item.id, status: `not in ${params.split}` });
+      }
+      ctx.progress(ctx.items.length, ctx.items.length);
+      return { outputs, summary: { scenes: summaries } };
+    }
     const predictor = await openPredictor(ctx.storage, model, {
       ...(params.task ? { task: params.task } : {}),
       batch: params.batch,
@@ -40,11 +99,15 @@ export const predictJob: JobModule<PredictJobParams> = {
       log: (line) => ctx.log.info(line),
       signal: ctx.signal,
     });
-    const outputs: string[] = [];
-    const summaries: Record<string, unknown>[] = [];
     try {
       let done = 0;
       for (const item of ctx.items) {
+        if (only && !only.has(item.id)) {
+          ctx.log.info(`${item.id}: not a ${params.split} scene of the dataset; not predicted`);
+          summaries.push({ item: item.id, status: `not in ${params.split}` });
+          ctx.progress(++done, ctx.items.length);
+          continue;
+        }
         const scene = itemImageUri(ctx, item, params.images);
         const part = ctx.part;
         const what = part ? `${item.id} part ${part.index + 1}/${part.count}` : item.id;

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { CrsRef } from '../geo/crs.js';
 import { UsageError, interruptible } from './errors.js';
 import { integerOption } from './options.js';
@@ -13,6 +13,7 @@ interface EvalCliOptions {
   truthLayer?: string;
   images?: string;
   maxDets?: number;
+  scenes: 'all' | 'predicted';
   json: boolean;
 }
 
@@ -50,6 +51,14 @@ export const evalCommand = new Command('eval')
     'cap detections per scene and class for AP, as COCO maxDets (default: none)',
     integerOption('--max-dets', 1, 1e9),
   )
+  .addOption(
+    new Option(
+      '--scenes <which>',
+      'all: a truth scene without predictions counts every object missed; predicted: score only predicted scenes (predict ran on a split)',
+    )
+      .choices(['all', 'predicted'])
+      .default('all'),
+  )
   .option('--json', 'print eval.json to stdout', false)
   .action(async (opts: EvalCliOptions) => {
     const [{ evaluate }, { parseCrs, CrsError }] = await Promise.all([
@@ -75,6 +84,7 @@ export const evalCommand = new Command('eval')
         ...(opts.truthLayer !== undefined ? { truthLayer: opts.truthLayer } : {}),
         ...(opts.images !== undefined ? { images: opts.images } : {}),
         ...(opts.maxDets !== undefined ? { maxDets: opts.maxDets } : {}),
+        scenes: opts.scenes,
         signal,
       }),
     );
@@ -86,6 +96,8 @@ export const evalCommand = new Command('eval')
     const lines = [`eval: ${report.task}, ${s.evaluated.length} scene(s) in ${report.seconds.toFixed(1)} s`];
     if (s.predictionsWithoutTruth.length)
       lines.push(`  predictions without truth (not scored): ${s.predictionsWithoutTruth.join(', ')}`);
+    if (s.truthNotPredicted.length)
+      lines.push(`  truth of scenes not predicted (not scored): ${s.truthNotPredicted.join(', ')}`);
     if (s.truthWithoutPredictions.length)
       lines.push(
         `  truth without predictions (all false negatives): ${s.truthWithoutPredictions.join(', ')}`,

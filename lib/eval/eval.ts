@@ -54,6 +54,12 @@ export interface EvalOptions {
   readonly images?: string | readonly string[];
   /** Cap of detections per scene and class for AP, as COCO's maxDets. @default no cap */
   readonly maxDets?: number;
+  /**
+   * 'all': a scene with truth and no predictions is scored, every truth object missed;
+   * 'predicted': only scenes with predictions are scored (predict ran on a subset, e.g. the
+   * validation split), the others listed as not scored. @default 'all'
+   */
+  readonly scenes?: 'all' | 'predicted';
   readonly signal?: AbortSignal;
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -117,6 +123,8 @@ export interface EvalReport {
     readonly predictionsWithoutTruth: readonly string[];
     /** Scenes with truth and no predictions: scored, every truth object a false negative. */
     readonly truthWithoutPredictions: readonly string[];
+    /** Scenes with truth and no predictions left out (`scenes: 'predicted'`). */
+    readonly truthNotPredicted: readonly string[];
   };
   readonly overall: Omit<SceneReport, 'predictions' | 'truth' | 'width' | 'height' | 'truthOutside'>;
   readonly perScene: Record<string, SceneReport>;
@@ -280,6 +288,7 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
   const pairs: ScenePair[] = [];
   const predictionsWithoutTruth: string[] = [];
   const truthWithoutPredictions: string[] = [];
+  const truthNotPredicted: string[] = [];
   for (const p of predictions) {
     const t = everyScene ?? byId.get(p.id);
     if (!t) {
@@ -306,6 +315,10 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
     const predicted = new Set(predictions.map((p) => p.id));
     for (const t of truths) {
       if (predicted.has(t.id)) continue;
+      if (options.scenes === 'predicted') {
+        truthNotPredicted.push(t.id);
+        continue;
+      }
       truthWithoutPredictions.push(t.id);
       const grid = await gridFor(t.id, t.grid);
       if (!grid) {
@@ -676,6 +689,7 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
       evaluated: pairs.map((p) => p.id),
       predictionsWithoutTruth: predictionsWithoutTruth.sort(),
       truthWithoutPredictions: truthWithoutPredictions.sort(),
+      truthNotPredicted: truthNotPredicted.sort(),
     },
     overall: overall as EvalReport['overall'],
     perScene,

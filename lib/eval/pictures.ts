@@ -127,6 +127,9 @@ export function evalMarkdown(report: EvalReport): string {
       (report.scenes.truthWithoutPredictions.length
         ? `; truth without predictions (all FN): ${report.scenes.truthWithoutPredictions.join(', ')}`
         : '') +
+      (report.scenes.truthNotPredicted.length
+        ? `; truth of scenes not predicted (not scored): ${report.scenes.truthNotPredicted.join(', ')}`
+        : '') +
       (report.scenes.predictionsWithoutTruth.length
         ? `; predictions without truth (not scored): ${report.scenes.predictionsWithoutTruth.join(', ')}`
         : ''),

@@ -1001,16 +1001,18 @@ async function writeFinal(
     counts = await writeClassRaster(run, sources.chunks, tif);
     files.classes = `${id}.classes.tif`;
     if (toLonLat) {
-      const features: string[] = [];
       const byId = new Map(classes.map((c) => [c.id, c.name]));
-      for await (const p of polygonizeClasses(storage, tif, { background: 0, nodata: 255, ...io })) {
-        const rings = p.polygon.map((r) => {
-          const ring = r.map(([x, y]) => toLonLat(x, y));
-          ring.push(ring[0]!);
-          return ring;
-        });
-        features.push(
-          JSON.stringify({
+      let polygons = 0;
+      // streamed feature by feature: a 40,000 px class raster can give millions of vertices
+      async function* collection(): AsyncGenerator<Uint8Array> {
+        yield Buffer.from('{"type":"FeatureCollection","features":[');
+        for await (const p of polygonizeClasses(storage, tif, { background: 0, nodata: 255, ...io })) {
+          const rings = p.polygon.map((r) => {
+            const ring = r.map(([x, y]) => toLonLat!(x, y));
+            ring.push(ring[0]!);
+            return ring;
+          });
+          const feature = JSON.stringify({
             type: 'Feature',
             geometry: { type: 'Polygon', coordinates: rings },
             properties: {
@@ -1018,11 +1020,14 @@ async function writeFinal(
               category_id: p.value,
               area_px: p.areaPx,
             },
-          }),
-        );
+          });
+          yield Buffer.from(`${polygons++ === 0 ? '\n' : ',\n'}${feature}`);
+        }
+        yield Buffer.from('\n]}\n');
       }
-      counts = { ...counts, polygons: features.length };
-      await write('geojson', `${id}.geojson`, featureCollection(features));
+      await storage.writeAtomic(joinUri(out, `${id}.geojson`), collection(), io);
+      files.geojson = `${id}.geojson`;
+      counts = { ...counts, polygons };
     }
   }
 

@@ -142,6 +142,7 @@ export class S3Storage implements Storage {
   async writeAtomic(uri: string, body: WriteBody, options: WriteOptions = {}): Promise<void> {
     const object = objectAddress(uri);
     const { signal, contentType } = options;
+    const metadata = options.metadata === undefined ? undefined : { ...options.metadata };
     const bytes = bytesOf(body);
     if (bytes !== undefined && bytes.length <= this.multipartThreshold) {
       await this.attempt(object.uri, signal, (sendOptions) =>
@@ -151,6 +152,7 @@ export class S3Storage implements Storage {
             Key: object.key,
             Body: bytes,
             ContentType: contentType,
+            Metadata: metadata,
           }),
           sendOptions,
         ),
@@ -165,7 +167,13 @@ export class S3Storage implements Storage {
     });
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: object.bucket, Key: object.key, Body: source, ContentType: contentType },
+      params: {
+        Bucket: object.bucket,
+        Key: object.key,
+        Body: source,
+        ContentType: contentType,
+        Metadata: metadata,
+      },
       partSize: this.partSize,
       queueSize: this.uploadConcurrency,
       leavePartsOnError: false,
@@ -222,6 +230,7 @@ export class S3Storage implements Storage {
         size: head.ContentLength ?? 0,
         lastModified: head.LastModified,
         etag: head.ETag,
+        ...(head.Metadata === undefined ? {} : { metadata: head.Metadata }),
       };
     } catch (error) {
       if (!(error instanceof StorageError) || error.code !== 'NotFound') throw error;

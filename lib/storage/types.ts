@@ -10,6 +10,8 @@ export interface ObjectInfo {
   readonly lastModified?: Date;
   /** Entity tag (S3 only): changes whenever the content does; part of download-cache keys. */
   readonly etag?: string;
+  /** User metadata (S3 only, from stat, not from list: a listing does not carry it). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface IoOptions {
@@ -23,6 +25,8 @@ export interface IoOptions {
 export interface WriteOptions extends IoOptions {
   /** MIME type stored with the object (S3 only; ignored locally). */
   readonly contentType?: string;
+  /** User metadata stored with the object (S3 only, `x-amz-meta-<name>`; ignored locally). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export type WriteBody = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;

@@ -14,7 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import { TrainError } from './errors.js';
-import { resizeBilinearLikePil } from './pil-resize.js';
+import { resizeBilinearLikePil } from '../raster/pil-resize.js';
 
 import { boxIou, type Box, type ScoredBox, type TruthBox } from '../eval/matching.js';
 

@@ -159,6 +159,17 @@ describe('eval', () => {
     const b = missed.overall.segmentation!.perClass.building!;
     assert.deepEqual([b.tp, b.fp, b.fn, b.iou], [6600, 0, 6600, 0.5]);
     assert.equal(missed.perScene.s2!.segmentation!.perClass.building!.recall, 0);
+    // scenes: 'predicted' (predict ran on a split) leaves s2 out instead, and says so
+    const onlyPredicted = await evaluate(storage, {
+      predictions: preds,
+      truth: two,
+      out: join(dir, 'out-mask-predicted'),
+      scenes: 'predicted',
+    });
+    assert.deepEqual(onlyPredicted.scenes.truthNotPredicted, ['s2']);
+    assert.deepEqual(onlyPredicted.scenes.truthWithoutPredictions, []);
+    assert.deepEqual(onlyPredicted.scenes.evaluated, ['s1']);
+    assertPerfect(onlyPredicted);
     const onGeo = await evaluate(storage, {
       predictions: preds,
       truth: labels(),

@@ -23,7 +23,7 @@ import { CreateBucketCommand, S3Client, type S3ClientConfig } from '@aws-sdk/cli
 const CHILD_SOURCE = `
 'use strict';
 const crypto = require('node:crypto');
-const [s3rverPath, directory] = process.argv.slice(1);
+const [s3rverPath, directory, multipartEtags] = process.argv.slice(1);
 let cipher = 'des';
 try {
   crypto.createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
@@ -54,6 +54,22 @@ utils.walk = function* walk(dir, recurseFilter) {
     else if (!recurseFilter || recurseFilter(entryPath)) yield* walk(entryPath, recurseFilter);
   }
 };
+// s3rver gives a multipart upload the MD5 of the whole object; S3 gives it
+// '<MD5 of the concatenated binary MD5s of the parts>-<number of parts>'.
+if (multipartEtags === 'aws') {
+  const Store = require(path.join(path.dirname(s3rverPath), 'stores', 'filesystem.js'));
+  const putObjectMultipart = Store.prototype.putObjectMultipart;
+  Store.prototype.putObjectMultipart = async function (bucket, uploadId, parts) {
+    const uploadDir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    const key = fs.readFileSync(path.join(uploadDir, 'key'), 'utf8');
+    const numbers = parts.map((part) => part.number).sort((a, b) => a - b);
+    const digests = numbers.map((n) => Buffer.from(fs.readFileSync(path.join(uploadDir, n + '.md5'), 'utf8'), 'hex'));
+    const etag = crypto.createHash('md5').update(Buffer.concat(digests)).digest('hex') + '-' + numbers.length;
+    const result = await putObjectMultipart.call(this, bucket, uploadId, parts);
+    fs.writeFileSync(this.getResourcePath(bucket, key, 'object.md5'), etag);
+    return { ...result, md5: etag };
+  };
+}
 const S3rver = require(s3rverPath);
 const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
 server.run().then(
@@ -75,13 +91,22 @@ export interface S3rverHandle {
   stop(): Promise<void>;
 }
 
+export interface S3rverOptions {
+  /**
+   * ETags of multipart uploads: 'md5' (s3rver's own: the MD5 of the whole object) or 'aws' (as
+   * S3 makes them: the MD5 of the parts' MD5s, '-', the number of parts).
+   * @default 'md5'
+   */
+  readonly multipartEtags?: 'md5' | 'aws';
+}
+
 /** Starts s3rver in a child process on 127.0.0.1 with a random port and a fresh data directory. */
-export async function startS3rver(): Promise<S3rverHandle> {
+export async function startS3rver(options: S3rverOptions = {}): Promise<S3rverHandle> {
   const directory = await mkdtemp(join(tmpdir(), 'geobatch-s3rver-'));
   const s3rverPath = createRequire(import.meta.url).resolve('s3rver');
   const child = spawn(
     process.execPath,
-    ['--openssl-legacy-provider', '-e', CHILD_SOURCE, s3rverPath, directory],
+    ['--openssl-legacy-provider', '-e', CHILD_SOURCE, s3rverPath, directory, options.multipartEtags ?? 'md5'],
     {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     },

@@ -190,7 +190,7 @@ describe('tasksPerItem: invalid files fail with the path, the value and what is 
     [
       'a job that cannot do parts',
       yaml(...HEAD, '  s:', '    job: smoke', '    foreach: scenes', '    tasksPerItem: 3'),
-      `${FILE}: stages.s.tasksPerItem: expected 1 but got 3: job 'smoke' cannot split an item into parts (only chip can) (line 9)`,
+      `${FILE}: stages.s.tasksPerItem: expected 1 but got 3: job 'smoke' cannot split an item into parts (only chip, predict, predict-gpu can) (line 9)`,
     ],
     [
       'not an integer >= 1',
@@ -211,7 +211,7 @@ describe('tasksPerItem: invalid files fail with the path, the value and what is 
       'a whole-stage job',
       yaml(...HEAD, '  gather:', '    job: catalog', '    tasksPerItem: 2'),
       [
-        `${FILE}: stages.gather.tasksPerItem: expected 1 but got 2: job 'catalog' cannot split an item into parts (only chip can) (line 8)`,
+        `${FILE}: stages.gather.tasksPerItem: expected 1 but got 2: job 'catalog' cannot split an item into parts (only chip, predict, predict-gpu can) (line 8)`,
         `${FILE}: stages.gather.tasksPerItem: tasksPerItem applies only to a stage with foreach; this stage runs as one task (line 8)`,
       ].join('\n'),
     ],

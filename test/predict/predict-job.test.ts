@@ -138,4 +138,46 @@ describe('predict stages in a local run', () => {
       /params\.model: stage 'whole' runs job 'predict', which writes no model/,
     );
   });
+
+  test("split: val predicts only the dataset's validation scenes; split without dataset is refused", async () => {
+    const base = join(dir, 'split-run');
+    await mkdir(join(base, 'data'), { recursive: true });
+    await mkdir(join(base, 'ds'), { recursive: true });
+    await writeScene(join(base, 'data', 'a.tif'), 120, 100, { seed: 5 });
+    await writeScene(join(base, 'data', 'b.tif'), 100, 120, { seed: 6 });
+    await writeFile(
+      join(base, 'ds', 'dataset.json'),
+      JSON.stringify({ scenes: { train: ['a'], val: ['b'] } }),
+    );
+    const model = await untrainedModel({ task: 'segmentation' });
+    const pipeline = (params: string) =>
+      [
+        'version: 1',
+        'name: s',
+        'inputs:',
+        '  scenes: [data/*.tif]',
+        'stages:',
+        '  val:',
+        '    job: predict',
+        '    foreach: scenes',
+        `    params: { model: ${model}, ${params} }`,
+        '',
+      ].join('\n');
+    await writeFile(join(base, 'bad.yaml'), pipeline('split: val'));
+    const bad = await geobatch(['validate', join(base, 'bad.yaml')], { cwd: base });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stdout + bad.stderr, /stages\.val\.params\.dataset.*'split' needs 'dataset'/);
+    await writeFile(join(base, 's.yaml'), pipeline(`dataset: ${join(base, 'ds')}, split: val`));
+    const r = await geobatch(['run', join(base, 's.yaml')], { cwd: base });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const runs = join(base, 'runs', 's');
+    const run = join(
+      runs,
+      (await readdir(runs)).find((n) => n !== 'latest.json')!,
+    );
+    assert.deepEqual(
+      (await filesUnder(join(run, 'val'))).filter((f) => !f.startsWith('_') && !f.startsWith('.')),
+      ['b.classes.tif', 'b.geojson', 'b.predict.json'],
+    );
+  });
 });

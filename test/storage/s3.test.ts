@@ -77,6 +77,18 @@ describe('S3Storage', () => {
     assert.deepEqual(commands, Array(4).fill('ListObjectsV2Command'));
   });
 
+  it('stores user metadata with PutObject and streamed (Upload) writes; stat returns it', async () => {
+    const metadata = { 'geobatch-source-etag': 'abc-2' };
+    await storage.writeAtomic(`s3://${bucket}/meta/small.txt`, 'x', { metadata });
+    await storage.writeAtomic(`s3://${bucket}/meta/streamed.txt`, Readable.from([Buffer.from('y')]), {
+      metadata,
+    });
+    assert.deepEqual((await storage.stat(`s3://${bucket}/meta/small.txt`))?.metadata, metadata);
+    assert.deepEqual((await storage.stat(`s3://${bucket}/meta/streamed.txt`))?.metadata, metadata);
+    await storage.writeAtomic(`s3://${bucket}/meta/small.txt`, 'z');
+    assert.deepEqual((await storage.stat(`s3://${bucket}/meta/small.txt`))?.metadata ?? {}, {});
+  });
+
   it('skips folder placeholders (keys ending in /)', async () => {
     await storage.client.send(
       new PutObjectCommand({ Bucket: bucket, Key: 'folders/sub/', Body: Buffer.alloc(0) }),

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { resizeBilinearLikePil } from '../../lib/train/pil-resize.js';
+import { resizeBilinearLikePil } from '../../lib/raster/pil-resize.js';
 import { findPython } from '../../lib/train/python.js';
 import {
   boxIou,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { resizeRgbBilinear } from '../../lib/predict/input.js';
+import { resizeBilinearLikePil } from '../../lib/raster/pil-resize.js';
 
 /** Deterministic pseudo-random bytes with some structure (a gradient plus noise). */
 function image(width: number, height: number, seed: number): Uint8Array {
@@ -36,7 +36,7 @@ test("windows are resized exactly as Pillow's BILINEAR resize (the trainer's)", 
     const pil = execFileSync('/usr/bin/python3', ['-c', PIL, String(w), String(h), String(s)], {
       input: src,
     });
-    const ours = resizeRgbBilinear(src, w, h, s);
+    const ours = resizeBilinearLikePil(src, w, h, 3, s, s);
     assert.equal(ours.length, pil.length);
     let differ = 0;
     for (let i = 0; i < ours.length; i++) if (ours[i] !== pil[i]) differ++;
@@ -46,5 +46,5 @@ test("windows are resized exactly as Pillow's BILINEAR resize (the trainer's)", 
 
 test('a window already of the model size is taken as it is', () => {
   const src = image(64, 64, 1);
-  assert.equal(resizeRgbBilinear(src, 64, 64, 64), src);
+  assert.equal(resizeBilinearLikePil(src, 64, 64, 3, 64, 64), src);
 });
