@@ -108,7 +108,15 @@ const labelsSetParam = z
   .string()
   .min(1)
   .describe(
-    "Input set with the labels: its only file, or the file with the same id as the stage's item (one GeoJSON per image).",
+    "Input set with the labels: its only file, or the file with the same id as the stage's item (one per image): GeoJSON, Shapefile (.shp with .dbf and .prj beside it, or zipped), GeoPackage (.gpkg) or FlatGeobuf (.fgb).",
+  );
+
+const layerParam = z
+  .string()
+  .min(1)
+  .optional()
+  .describe(
+    'GeoPackage table (layer) or shapefile in a .zip to read. Default: the only one; a file with several needs it.',
   );
 
 const crsParam = z
@@ -116,7 +124,7 @@ const crsParam = z
   .min(1)
   .optional()
   .describe(
-    "CRS of the GeoJSON coordinates (e.g. EPSG:32633). Default: the file's 'crs' member, else CRS84.",
+    "CRS of the labels' coordinates (e.g. EPSG:32633). Default: the file's (GeoJSON: its 'crs' member, else CRS84; a shapefile's .prj; a GeoPackage's or FlatGeobuf's own).",
   );
 
 const labelsParams = z
@@ -131,6 +139,7 @@ const labelsParams = z
       .describe('One category for every feature (instead of categoryField).'),
     categories: categoryMapParam.optional(),
     crs: crsParam,
+    layer: layerParam,
   })
   .strict();
 
@@ -166,6 +175,7 @@ const maskParams = z
       .default(false)
       .describe('Burn every pixel a polygon touches, not only those whose centre it contains.'),
     crs: crsParam,
+    layer: layerParam,
   })
   .strict();
 
@@ -218,7 +228,7 @@ export const catalog = {
   },
   labels: {
     description:
-      "Converts GeoJSON polygons in any CRS to a COCO shard on the item's image (<stage>/<item>.json).",
+      "Converts map polygons in any CRS (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) to a COCO shard on the item's image (<stage>/<item>.json).",
     queue: 'cpu',
     vcpus: 1,
     memoryMiB: 2048,
@@ -240,7 +250,7 @@ export const catalog = {
   },
   mask: {
     description:
-      "Rasterises GeoJSON polygons into a uint8 mask aligned with the item's image (<stage>/<item>.tif).",
+      "Rasterises map polygons (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) into a uint8 mask aligned with the item's image (<stage>/<item>.tif).",
     queue: 'cpu',
     vcpus: 1,
     memoryMiB: 2048,

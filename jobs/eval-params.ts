@@ -37,6 +37,13 @@ export const evalParams = z
       .describe(
         "CRS of geo-label coordinates, e.g. EPSG:32633, over the file's crs member. Default: the file's, else CRS84.",
       ),
+    truthLayer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'GeoPackage table (or shapefile in a .zip) of geo-label truth. Default: the only one; a file with several needs it.',
+      ),
     maxDets: z
       .number()
       .int()

@@ -47,6 +47,7 @@ export const evalJob: JobModule<EvalJobParams> = {
       out: ctx.run.stageUri(ctx.stage),
       classField: params.classField,
       ...(truthCrs ? { truthCrs } : {}),
+      ...(params.truthLayer !== undefined ? { truthLayer: params.truthLayer } : {}),
       ...(images !== undefined ? { images } : {}),
       ...(params.maxDets !== undefined ? { maxDets: params.maxDets } : {}),
       scenes: params.scenes,

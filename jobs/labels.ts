@@ -17,7 +17,7 @@ export function inlineCategories(
     : undefined;
 }
 
-/** Per item: GeoJSON polygons placed on the item's image as a COCO shard, `<stage>/<item>.json`. */
+/** Per item: map polygons (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) placed on the item's image as a COCO shard, `<stage>/<item>.json`. */
 export const labelsJob: JobModule<JobParams<'labels'>> = {
   async run(params, ctx) {
     if (params.category !== undefined && params.categoryField !== undefined) {
@@ -41,6 +41,7 @@ export const labelsJob: JobModule<JobParams<'labels'>> = {
           ...(params.category !== undefined ? { category: params.category } : {}),
           ...(categories ? { categories } : {}),
           ...(crs ? { crs } : {}),
+          ...(params.layer !== undefined ? { layer: params.layer } : {}),
           signal: ctx.signal,
         },
       );

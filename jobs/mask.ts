@@ -5,7 +5,7 @@ import { inlineCategories } from './labels.js';
 import { itemGeorefUri, labelsFileFor } from './stage-inputs.js';
 import type { JobModule } from './types.js';
 
-/** Per item: GeoJSON polygons rasterised into a uint8 mask aligned with the item's image, `<stage>/<item>.tif`. */
+/** Per item: map polygons (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) rasterised into a uint8 mask aligned with the item's image, `<stage>/<item>.tif`. */
 export const maskJob: JobModule<JobParams<'mask'>> = {
   async run(params, ctx) {
     const categories = inlineCategories(ctx.stage, params.categories);
@@ -27,6 +27,7 @@ export const maskJob: JobModule<JobParams<'mask'>> = {
         ...(categories ? { categories } : {}),
         allTouched: params.allTouched,
         ...(crs ? { crs } : {}),
+        ...(params.layer !== undefined ? { layer: params.layer } : {}),
         signal: ctx.signal,
         tmpDir: ctx.tmpDir,
       });

@@ -10,6 +10,7 @@ interface EvalCliOptions {
   out: string;
   classField: string;
   truthCrs?: string;
+  truthLayer?: string;
   images?: string;
   maxDets?: number;
   scenes: 'all' | 'predicted';
@@ -25,7 +26,8 @@ export const evalCommand = new Command('eval')
     [
       'Score predictions (a `geobatch predict` output folder; or plain COCO files or GeoJSON,',
       'every score 1) against truth: COCO shards <scene>.json (the labels stages), geo-labels',
-      'GeoJSON in any CRS (one per scene, or one file for all), or class masks <scene>.tif',
+      '(GeoJSON, Shapefile .shp/.zip, GeoPackage .gpkg, FlatGeobuf .fgb) in any CRS (one per',
+      'scene, or one file for all), or class masks <scene>.tif',
       '(the mask stage) for segmentation. Scenes are matched by id (file stem), classes by name.',
       'Detection: TP/FP/FN, precision, recall and F1 at IoU 0.5 (the predictions as given), COCO',
       'AP@0.5 and AP@[.5:.95] over all scores (101-point interpolation; no cap on detections per',
@@ -35,10 +37,14 @@ export const evalCommand = new Command('eval')
     ].join('\n'),
   )
   .requiredOption('--predictions <dir>', 'predict output folder, or COCO / GeoJSON file or folder')
-  .requiredOption('--truth <dir|file>', 'COCO shards, geo-labels GeoJSON or masks (folder or file)')
+  .requiredOption(
+    '--truth <dir|file>',
+    'COCO shards, geo-labels (GeoJSON, .shp, .zip, .gpkg, .fgb) or masks (folder or file)',
+  )
   .requiredOption('--out <dir>', 'folder for eval.json, errors.geojson, the picture and eval.md')
   .option('--class-field <name>', 'property of geo-label features naming the class', 'class')
   .option('--truth-crs <crs>', "CRS of geo-label coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--truth-layer <name>', 'GeoPackage table (or shapefile in a .zip) of geo-label truth')
   .option('--images <dir>', 'scene rasters <scene>.tif giving the pixel grid when both sides are GeoJSON')
   .option(
     '--max-dets <n>',
@@ -75,6 +81,7 @@ export const evalCommand = new Command('eval')
         out: opts.out,
         classField: opts.classField,
         ...(truthCrs ? { truthCrs } : {}),
+        ...(opts.truthLayer !== undefined ? { truthLayer: opts.truthLayer } : {}),
         ...(opts.images !== undefined ? { images: opts.images } : {}),
         ...(opts.maxDets !== undefined ? { maxDets: opts.maxDets } : {}),
         scenes: opts.scenes,

@@ -98,31 +98,42 @@ const xviewCommand = new Command('xview')
     },
   );
 
+const FORMATS_HELP = [
+  'Formats, by the file name: GeoJSON (anything else); Shapefile .shp with its',
+  '.dbf, .prj (its CRS; --crs when missing) and .cpg beside it, or all in a',
+  '.zip; GeoPackage .gpkg (--layer TABLE, needed when it has several); and',
+  "FlatGeobuf .fgb. Their CRS is the file's (the .prj WKT, gpkg_spatial_ref_sys,",
+  'the FlatGeobuf header); in these, features without geometry are skipped and counted.',
+].join('\n');
+
 const geojsonCommand = new Command('geojson')
-  .summary('GeoJSON polygons in any CRS to COCO on one image')
+  .summary('Map polygons in any CRS (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) to COCO on one image')
   .description(
     [
-      'Convert GeoJSON polygons (or boxes) in any CRS to COCO annotations on one',
+      'Convert map polygons (or boxes) in any CRS to COCO annotations on one',
       "image: reprojected to the image's CRS (proj4 with built-in EPSG",
       'definitions, no network) and placed through its geotransform. Polygon',
       'segmentations, bboxes and areas in pixels; a multipolygon is one annotation',
       'with several polygons; features are clipped to the image, those outside it',
-      "are dropped and counted. The labels' CRS: --crs, else the file's legacy",
-      "'crs' member, else CRS84 (RFC 7946). Categories: --category NAME for all,",
+      "are dropped and counted. The labels' CRS: --crs, else the file's (GeoJSON:",
+      "its legacy 'crs' member, else CRS84 as RFC 7946 says). Categories: --category NAME for all,",
       'or --category-field NAME (its distinct values, ids in sorted order, unless',
       "mapped); default: one category 'object'.",
       '',
       CATEGORY_HELP,
+      '',
+      FORMATS_HELP,
     ].join('\n'),
   )
-  .argument('<geojson>', 'GeoJSON FeatureCollection (local path or s3:// URI)')
+  .argument('<labels>', 'labels file: .geojson/.json, .shp, .zip, .gpkg or .fgb (local path or s3:// URI)')
   .requiredOption('--image <tif>', 'the georeferenced GeoTIFF the labels belong to')
   .requiredOption('--out <coco.json>', 'COCO JSON to write')
   .option('--category-field <name>', 'feature property whose value is the category')
   .option('--category <name>', 'one category for every feature')
   .option('--category-map <json>', 'JSON file mapping --category-field values to categories')
   .option('--class-names <file>', "text file of 'value:name' lines for --category-field values")
-  .option('--crs <crs>', "CRS of the GeoJSON coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--crs <crs>', "CRS of the labels' coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--layer <name>', 'GeoPackage table or shapefile in a .zip (default: the only one)')
   .option('--json', 'print the summary as JSON', false)
   .action(
     async (
@@ -130,6 +141,7 @@ const geojsonCommand = new Command('geojson')
       opts: {
         image: string;
         out: string;
+        layer?: string;
         categoryField?: string;
         category?: string;
         categoryMap?: string;
@@ -153,6 +165,7 @@ const geojsonCommand = new Command('geojson')
         ...(opts.category !== undefined ? { category: opts.category } : {}),
         ...(categories ? { categories } : {}),
         ...(crs ? { crs } : {}),
+        ...(opts.layer !== undefined ? { layer: opts.layer } : {}),
       });
       await storage.writeAtomic(opts.out, cocoText(dataset), { contentType: 'application/json' });
       const seconds = (performance.now() - started) / 1000;
@@ -165,19 +178,21 @@ const geojsonCommand = new Command('geojson')
   );
 
 const maskCommand = new Command('mask')
-  .summary('GeoJSON polygons to a uint8 mask aligned with an image')
+  .summary('Map polygons (GeoJSON, Shapefile, GeoPackage, FlatGeobuf) to a uint8 mask aligned with an image')
   .description(
     [
-      'Rasterise GeoJSON polygons into a single-band uint8 GeoTIFF aligned pixel',
+      'Rasterise map polygons into a single-band uint8 GeoTIFF aligned pixel',
       'for pixel with the image (same size, CRS and geotransform). A pixel is',
       'burned when its centre is inside a polygon (as gdal_rasterize), or with',
       '--all-touched when the polygon touches it; holes stay holes; later',
       'features are burned over earlier ones. Values: --burn-field (integers',
       '0..255, or mapped to category ids by --category-map / --class-names),',
       'else 255. Streams by bands of rows: masks of any size fit in little memory.',
+      '',
+      FORMATS_HELP,
     ].join('\n'),
   )
-  .argument('<geojson>', 'GeoJSON FeatureCollection (local path or s3:// URI)')
+  .argument('<labels>', 'labels file: .geojson/.json, .shp, .zip, .gpkg or .fgb (local path or s3:// URI)')
   .requiredOption('--image <tif>', 'the georeferenced GeoTIFF the mask must align with')
   .requiredOption('--out <mask.tif>', 'mask GeoTIFF to write')
   .option('--burn-field <name>', 'feature property whose value is burned (default: 255 for every polygon)')
@@ -187,7 +202,8 @@ const maskCommand = new Command('mask')
     "text file of 'value:name' lines: --burn-field values burn their line number",
   )
   .option('--all-touched', 'burn every pixel a polygon touches', false)
-  .option('--crs <crs>', "CRS of the GeoJSON coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--crs <crs>', "CRS of the labels' coordinates, e.g. EPSG:32633 (overrides the file's)")
+  .option('--layer <name>', 'GeoPackage table or shapefile in a .zip (default: the only one)')
   .option('--json', 'print the summary as JSON', false)
   .action(
     async (
@@ -195,6 +211,7 @@ const maskCommand = new Command('mask')
       opts: {
         image: string;
         out: string;
+        layer?: string;
         burnField?: string;
         categoryMap?: string;
         classNames?: string;
@@ -216,6 +233,7 @@ const maskCommand = new Command('mask')
         ...(categories ? { categories } : {}),
         allTouched: opts.allTouched,
         ...(crs ? { crs } : {}),
+        ...(opts.layer !== undefined ? { layer: opts.layer } : {}),
       });
       const seconds = (performance.now() - started) / 1000;
       process.stdout.write(

@@ -48,6 +48,8 @@ export interface EvalOptions {
   readonly classField?: string;
   /** CRS of GeoJSON without a `crs` member. @default CRS84 */
   readonly truthCrs?: CrsRef;
+  /** GeoPackage table (or shapefile in a .zip) of geo-label truth. */
+  readonly truthLayer?: string;
   /** Scene rasters (a folder of `<scene>.tif`) whose grids place GeoJSON when neither side has one. */
   readonly images?: string | readonly string[];
   /** Cap of detections per scene and class for AP, as COCO's maxDets. @default no cap */
@@ -238,6 +240,7 @@ export async function evaluate(storage: Storage, options: EvalOptions): Promise<
     ...(signal ? { signal } : {}),
     classField,
     ...(options.truthCrs ? { truthCrs: options.truthCrs } : {}),
+    ...(options.truthLayer !== undefined ? { truthLayer: options.truthLayer } : {}),
   };
   const predictions = await readPredictions(storage, options.predictions, readOpts);
   const truths = await readTruth(storage, options.truth, readOpts);

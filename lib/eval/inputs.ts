@@ -8,7 +8,7 @@
 import type { GeoTransform } from '../geo/affine.js';
 import { CrsError } from '../geo/crs.js';
 import type { CrsRef } from '../geo/crs.js';
-import { crsFromMember, readGeoFeatures } from '../labels/geo-labels.js';
+import { readLabelFeatures } from '../labels/geo-labels.js';
 import type { GeoFeature } from '../labels/geo-labels.js';
 import { LabelError } from '../labels/errors.js';
 import type { Polygon } from '../labels/geometry.js';
@@ -99,6 +99,8 @@ export interface ReadOptions {
   readonly classField?: string;
   /** CRS of GeoJSON that does not say (over its `crs` member). @default CRS84 */
   readonly truthCrs?: CrsRef;
+  /** GeoPackage table (or shapefile in a .zip) of geo-label truth; needed when the file has several. */
+  readonly truthLayer?: string;
 }
 
 /** Whether `uri` is a file (else it is treated as a folder). */
@@ -137,10 +139,16 @@ async function filesOf(
   return files;
 }
 
-/** A file's stem: its name without `.predict.json`, `.coco.json`, `.json`, `.geojson` or `.tif`. */
+/** A file's stem: its name without `.predict.json`, `.coco.json`, `.json`, `.geojson`, `.tif` or a vector labels extension. */
 export function stemOf(uri: string): string {
-  return basenameUri(uri).replace(/(\.predict\.json|\.coco\.json|\.json|\.geojson|\.tiff?)$/i, '');
+  return basenameUri(uri).replace(
+    /(\.predict\.json|\.coco\.json|\.json|\.geojson|\.tiff?|\.shp\.zip|\.shp|\.zip|\.gpkg|\.fgb)$/i,
+    '',
+  );
 }
+
+/** Geo-label truth files besides GeoJSON: Shapefile, zipped Shapefile, GeoPackage, FlatGeobuf. */
+const VECTOR_LABELS = /\.(shp|zip|gpkg|fgb)$/i;
 
 async function readJson(storage: Storage, uri: string, what: string, signal?: AbortSignal): Promise<unknown> {
   const text = (await storage.read(uri, signal ? { signal } : {})).toString('utf8');
@@ -257,20 +265,23 @@ export function parseCoco(
   };
 }
 
-/** A GeoJSON read as raw features (placed on a grid later); its CRS is `override`, else its `crs` member, else CRS84. */
+/** Geo-labels (GeoJSON or another vector format) read as raw features (placed on a grid later); the CRS is `override`, else the file's. */
 async function readGeoSource(
   storage: Storage,
   uri: string,
   what: string,
   signal: AbortSignal | undefined,
   override?: CrsRef,
+  layer?: string,
 ): Promise<GeoSource> {
   try {
-    const read = await readGeoFeatures(storage, uri, signal ? { signal } : {});
-    const crs =
-      override ??
-      (read.crsMember !== undefined ? crsFromMember(read.crsMember, uri) : { epsg: 4326, text: 'CRS84' });
-    return { uri, crs, features: read.features };
+    const read = await readLabelFeatures(storage, uri, {
+      ...(signal ? { signal } : {}),
+      ...(override ? { crs: override } : {}),
+      ...(layer !== undefined ? { layer } : {}),
+      layerOption: '--truth-layer (truthLayer: in a pipeline)',
+    });
+    return { uri, crs: read.crs, features: read.features };
   } catch (error) {
     if (error instanceof LabelError || error instanceof CrsError)
       throw new EvalError(`${what}: ${error.message}`);
@@ -470,7 +481,8 @@ export async function rasterGrid(
 
 /**
  * The truth under `uri`: a folder (or one file) of COCO shards `<scene>.json`, geo-labels
- * `*.geojson` (one per scene, or one file for every scene: id '*'), or masks `<scene>.tif`.
+ * (`*.geojson`, `.shp`, `.zip`, `.gpkg`, `.fgb`: one per scene, or one file for every scene: id
+ * '*'), or masks `<scene>.tif`.
  */
 export async function readTruth(
   storage: Storage,
@@ -483,16 +495,16 @@ export async function readTruth(
   const coco = files.filter(
     (f) => /\.json$/i.test(f) && !/\.geojson$/i.test(f) && basenameUri(f) !== 'summary.json',
   );
-  const geojson = files.filter((f) => /\.geojson$/i.test(f));
+  const geojson = files.filter((f) => /\.geojson$/i.test(f) || VECTOR_LABELS.test(f));
   const masks = files.filter((f) => /\.tiff?$/i.test(f));
   const kinds = [coco, geojson, masks].filter((k) => k.length > 0).length;
   if (kinds === 0)
     throw new EvalError(
-      `truth ${uri}: no COCO shards (*.json), geo-labels (*.geojson) or masks (*.tif) there`,
+      `truth ${uri}: no COCO shards (*.json), geo-labels (*.geojson, *.shp, *.zip, *.gpkg, *.fgb) or masks (*.tif) there`,
     );
   if (kinds > 1) {
     throw new EvalError(
-      `truth ${uri}: holds ${coco.length} COCO shard(s), ${geojson.length} GeoJSON and ${masks.length} GeoTIFF file(s); expected one kind of truth`,
+      `truth ${uri}: holds ${coco.length} COCO shard(s), ${geojson.length} geo-labels file(s) and ${masks.length} GeoTIFF file(s); expected one kind of truth`,
     );
   }
   const out: TruthSource[] = [];
@@ -511,7 +523,9 @@ export async function readTruth(
     });
   }
   for (const f of geojson) {
-    const geo = await readGeoSource(storage, f, 'truth', signal, options.truthCrs);
+    // a layer names a table of a GeoPackage or zip: GeoJSON truth beside them reads without it
+    const layer = VECTOR_LABELS.test(f) && !/\.(shp|fgb)$/i.test(f) ? options.truthLayer : undefined;
+    const geo = await readGeoSource(storage, f, 'truth', signal, options.truthCrs, layer);
     out.push({
       id: single ? '*' : stemOf(f),
       uri: f,

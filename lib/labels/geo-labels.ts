@@ -1,7 +1,9 @@
 /**
- * Map-coordinate labels (GeoJSON polygons in any CRS) on an image's pixel grid: COCO polygons for
- * detection and segmentation training, or a rasterised mask aligned pixel for pixel with the
- * image. The labels' CRS is `--crs`, else the legacy GeoJSON `crs` member, else CRS84 (RFC 7946);
+ * Map-coordinate labels (polygons in any CRS, in GeoJSON, Shapefile, GeoPackage or FlatGeobuf)
+ * on an image's pixel grid: COCO polygons for detection and segmentation training, or a
+ * rasterised mask aligned pixel for pixel with the image. The labels' CRS is `--crs`, else the
+ * file's (GeoJSON: the legacy `crs` member, else CRS84 as RFC 7946 says; the other formats: see
+ * vector-files.ts);
  * coordinates are reprojected to the image's CRS with proj4 (EPSG definitions shipped with the
  * package, no network) and placed through the image's geotransform.
  */
@@ -32,6 +34,7 @@ import {
 import type { FeatureShape } from './geometry.js';
 import { ScanlineRasterizer } from './rasterize.js';
 import type { BurnShape } from './rasterize.js';
+import { readVectorFile, vectorFormatOf } from './vector-files.js';
 
 /** An image with what placing map coordinates on it needs. */
 export interface GeoreferencedImage {
@@ -147,6 +150,37 @@ export async function readGeoFeatures(
   return { features, crsMember: hasCrs ? crsMember : undefined };
 }
 
+/** Where labels are read from, besides the file: the layer (GeoPackage, zipped shapefiles) and a CRS over the file's. */
+export interface LabelsReadOptions {
+  readonly layer?: string;
+  /** How the user gives the layer, for messages. @default '--layer (layer: in a pipeline)' */
+  readonly layerOption?: string;
+  readonly crs?: CrsRef;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Reads a labels file in any format geobatch takes (by its name: `.shp`, `.zip`, `.gpkg`, `.fgb`;
+ * anything else as a GeoJSON FeatureCollection) and the CRS of its coordinates: `options.crs`,
+ * else the file's.
+ */
+export async function readLabelFeatures(
+  storage: Storage,
+  uri: string,
+  options: LabelsReadOptions = {},
+): Promise<{ features: GeoFeature[]; crs: CrsRef; layer?: string }> {
+  const format = vectorFormatOf(uri);
+  if (format !== undefined) return readVectorFile(storage, uri, format, options);
+  if (options.layer !== undefined) {
+    throw new LabelError(
+      `${uri}: layer '${options.layer}' given, but a GeoJSON file has one layer; a layer chooses a GeoPackage table or a shapefile in a .zip`,
+    );
+  }
+  const read = await readGeoFeatures(storage, uri, options.signal ? { signal: options.signal } : {});
+  const crs = options.crs ?? (read.crsMember !== undefined ? crsFromMember(read.crsMember, uri) : CRS84);
+  return { features: read.features, crs };
+}
+
 /** Features' polygons in the image's pixel coordinates (unsupported geometries pass through). */
 export function featuresToPixels(
   features: readonly GeoFeature[],
@@ -239,8 +273,10 @@ export interface GeoLabelsResult {
 }
 
 export interface GeoLabelsOptions extends CategoryChoice {
-  /** The labels' CRS, over the file's `crs` member and the CRS84 default. */
+  /** The labels' CRS, over the file's (GeoJSON: its `crs` member, else CRS84). */
   readonly crs?: CrsRef;
+  /** The GeoPackage table or zipped shapefile to read (needed when the file has several). */
+  readonly layer?: string;
   /** The image the COCO shard points at (`uri`, and `file_name` its file name), when it is not the georeferenced raster itself (e.g. a PNG on the same grid). @default the raster */
   readonly imageUri?: string;
   readonly signal?: AbortSignal;
@@ -256,13 +292,12 @@ async function placeLabels(
   labelsUri: string,
   imageUri: string,
   purpose: string,
-  options: { crs?: CrsRef; signal?: AbortSignal },
+  options: LabelsReadOptions,
 ): Promise<{ image: GeoreferencedImage; features: GeoFeature[]; crs: CrsRef; warnings: readonly string[] }> {
   const io = options.signal ? { signal: options.signal } : {};
   const image = await openGeoreferencedImage(storage, imageUri, purpose, io);
-  const read = await readGeoFeatures(storage, labelsUri, io);
-  const crs =
-    options.crs ?? (read.crsMember !== undefined ? crsFromMember(read.crsMember, labelsUri) : CRS84);
+  const read = await readLabelFeatures(storage, labelsUri, options);
+  const crs = read.crs;
   let placed: ReturnType<typeof featuresToPixels>;
   try {
     placed = featuresToPixels(read.features, crs, image);
@@ -348,7 +383,7 @@ export async function geojsonToCoco(
     });
   }
   const dataset: CocoDataset = {
-    info: { description: `GeoJSON labels converted by geobatch (${categories.source})`, source: labelsUri },
+    info: { description: `Map labels converted by geobatch (${categories.source})`, source: labelsUri },
     images: [
       {
         id: 1,
@@ -384,6 +419,8 @@ export interface MaskOptions {
   /** Burn every pixel a polygon touches, not only those whose centre it contains. @default false */
   readonly allTouched?: boolean;
   readonly crs?: CrsRef;
+  /** The GeoPackage table or zipped shapefile to read (needed when the file has several). */
+  readonly layer?: string;
   readonly signal?: AbortSignal;
   /** Where an s3:// output is staged before upload. */
   readonly tmpDir?: string;
