@@ -3,26 +3,7 @@ import { interruptible, UsageError } from './errors.js';
 import { gridCommand, locateCommand } from './chip-grid.js';
 import { retileCommand } from './chip-retile.js';
 import { cliStorage } from './storage.js';
-import { numberOption } from './options.js';
-
-function overlapOption(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
-    throw new UsageError(`--overlap: expected a number in [0, 1) but got '${value}'`);
-  }
-  return n;
-}
-
-/** `--part k/n` (1-based on the command line) as a 0-based part. */
-function partOption(value: string): { index: number; count: number } {
-  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
-  const k = m ? Number(m[1]) : NaN;
-  const n = m ? Number(m[2]) : NaN;
-  if (!(k >= 1 && n >= 1 && k <= n && n <= 10_000)) {
-    throw new UsageError(`--part: expected k/n with 1 <= k <= n <= 10000 (e.g. 2/4) but got '${value}'`);
-  }
-  return { index: k - 1, count: n };
-}
+import { numberOption, overlapOption, partOption } from './options.js';
 
 /** `geobatch chip slice` */
 const sliceCommand = new Command('slice')

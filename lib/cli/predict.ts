@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { interruptible, UsageError } from './errors.js';
-import { numberOption } from './options.js';
+import { interruptible } from './errors.js';
+import { numberOption, overlapOption, partOption } from './options.js';
 import { renderStageLine } from './progress.js';
 import { cliStorage } from './storage.js';
 
@@ -22,24 +22,6 @@ interface PredictCliOptions {
   device?: 'cpu' | 'cuda';
   part?: { index: number; count: number };
   json: boolean;
-}
-
-function overlapOption(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
-    throw new UsageError(`--overlap: expected a number in [0, 1) but got '${value}'`);
-  }
-  return n;
-}
-
-function partOption(value: string): { index: number; count: number } {
-  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(value);
-  const k = m ? Number(m[1]) : NaN;
-  const n = m ? Number(m[2]) : NaN;
-  if (!(k >= 1 && n >= 1 && k <= n && n <= 10_000)) {
-    throw new UsageError(`--part: expected k/n with 1 <= k <= n <= 10000 (e.g. 2/4) but got '${value}'`);
-  }
-  return { index: k - 1, count: n };
 }
 
 /** `geobatch predict` */
