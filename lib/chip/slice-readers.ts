@@ -217,7 +217,7 @@ export class RasterRows implements ChipRows {
           ...(options.sampleMaxPixels ? { sampleMaxPixels: options.sampleMaxPixels } : {}),
           ...(signal ? { signal } : {}),
         }));
-      const modelType = (level.image.getGeoKeys() as Record<string, unknown> | null)?.GTModelTypeGeoKey;
+      const modelType = raster.modelType;
       const conversion = `bands ${bands.join(',')}, ${level.dtype}, stretch ${describeStretch(stretch)}${maps.sampledFrom ? ` (statistics from ${maps.sampledFrom})` : ''}`;
       return new RasterRows(
         uri,
