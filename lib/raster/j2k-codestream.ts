@@ -72,7 +72,7 @@ export async function readCodestream(
   uri: string,
 ): Promise<Codestream> {
   const end = offset + length;
-  let head = await read(offset, Math.min(length, 64 * 1024));
+  let head = await read(offset, Math.min(length, 4096));
   const need = async (upTo: number): Promise<void> => {
     if (upTo - offset <= head.length) return;
     if (upTo > end)

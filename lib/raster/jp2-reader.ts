@@ -108,6 +108,25 @@ async function readGeoref(boxes: Jp2Boxes | undefined, uri: string): Promise<Geo
   return undefined;
 }
 
+/**
+ * The no-data value GDAL keeps beside a JP2 it wrote (`<file>.aux.xml`, its PAM sidecar: JP2 has
+ * no place for it), or null.
+ */
+async function sidecarNodata(
+  storage: Storage,
+  uri: string,
+  signal: AbortSignal | undefined,
+): Promise<number | null> {
+  const io = signal ? { signal } : {};
+  const info = await storage.stat(uri, io);
+  if (!info || info.size > 1024 * 1024) return null;
+  const xml = (await storage.read(uri, io)).toString('utf8');
+  const text = /<NoDataValue>([^<]+)<\/NoDataValue>/.exec(xml)?.[1]?.trim();
+  if (text === undefined) return null;
+  const value = /^nan$/i.test(text) ? Number.NaN : Number(text);
+  return Number.isNaN(value) && !/^nan$/i.test(text) ? null : value;
+}
+
 function sampleTypeOf(cs: Codestream, uri: string): SampleType {
   const [first] = cs.depths;
   const mixed = cs.depths.some((d) => d.bits !== first!.bits || d.signed !== first!.signed);
@@ -226,7 +245,7 @@ export class Jp2Raster implements OpenRaster {
     options: { signal?: AbortSignal } = {},
   ): Promise<Jp2Raster> {
     const maxTilePixels = jp2MaxTilePixels();
-    const source = new StorageSource(storage, uri, { cacheBytes: 4 * 1024 * 1024 });
+    const source = new StorageSource(storage, uri, { blockSize: 16 * 1024, cacheBytes: 4 * 1024 * 1024 });
     const read = async (offset: number, length: number): Promise<Buffer> => {
       if (offset >= size) return Buffer.alloc(0);
       const [data] = await source.fetch(
@@ -265,6 +284,11 @@ export class Jp2Raster implements OpenRaster {
       );
     }
     const dtype = sampleTypeOf(cs, uri);
+    if (cs.components !== 1 && cs.components !== 3) {
+      throw new RasterError(
+        `${uri}: unsupported JPEG 2000 file: ${cs.components} components (bands); the OpenJPEG build geobatch uses decodes 1 or 3; convert it first (gdal_translate -of GTiff, or one JP2 per band with -b)`,
+      );
+    }
     const tiles = cs.tilesAcross * cs.tilesDown;
     if (tiles > 1 && cs.packedHeaders) {
       throw new RasterError(
@@ -288,6 +312,7 @@ export class Jp2Raster implements OpenRaster {
       overviewIndices.push(r);
     }
     const georef = await readGeoref(boxes, uri);
+    const nodata = georef?.nodata ?? (await sidecarNodata(storage, `${uri}.aux.xml`, options.signal));
     let geo: RasterInfo['geo'];
     if (georef) {
       const gt = georef.gt;
@@ -328,7 +353,7 @@ export class Jp2Raster implements OpenRaster {
         width: Math.ceil(cs.x1 / 2 ** r) - Math.ceil(cs.x0 / 2 ** r),
         height: Math.ceil(cs.y1 / 2 ** r) - Math.ceil(cs.y0 / 2 ** r),
       })),
-      nodata: georef?.nodata ?? null,
+      nodata,
       ...(geo ? { geo } : {}),
     };
     return new Jp2Raster(
@@ -342,6 +367,11 @@ export class Jp2Raster implements OpenRaster {
       source,
       maxTilePixels,
     );
+  }
+
+  /** Bytes read so far: header boxes, main header and tile index, and tiles. */
+  get bytesRead(): number {
+    return this.source.stats.bytes + this.stats.bytes;
   }
 
   async level(index = 0): Promise<Jp2Blocks> {
