@@ -39,7 +39,9 @@ const TILE_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The largest tile (pixels at the level read) decoded at once: `GEOBATCH_JP2_MAX_TILE_PIXELS`,
- * else {@link JP2_DEFAULT_MAX_TILE_PIXELS}. OpenJPEG holds 4 bytes per sample while it decodes.
+ * else {@link JP2_DEFAULT_MAX_TILE_PIXELS}. Decoding takes about 6 + 2 x (bytes per sample)
+ * bytes per sample (OpenJPEG's 32-bit samples plus the decoded image, inside WebAssembly and
+ * copied out): 49 Mpx of 8-bit grey peaked at 480 MB RSS.
  */
 export function jp2MaxTilePixels(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.GEOBATCH_JP2_MAX_TILE_PIXELS;
@@ -465,7 +467,17 @@ export class Jp2Raster implements OpenRaster {
     const stream = oneTileCodestream(cs, t, bytes);
     this.decoder ??= OpenJpeg.create();
     const decoder = await this.decoder;
-    const decoded = decoder.decode(stream, level.reduce);
+    let decoded: ReturnType<OpenJpeg['decode']>;
+    try {
+      decoded = decoder.decode(stream, level.reduce);
+    } catch (error) {
+      // Emscripten throws C++ exceptions as numbers and aborts (out of memory) as RuntimeErrors
+      const what = error instanceof Error ? error.message : `C++ exception ${String(error)}`;
+      this.decoder = undefined;
+      throw new RasterError(
+        `${this.uri}: OpenJPEG failed on JPEG 2000 tile ${t} of ${rect.width} x ${rect.height} px (${what}); corrupt file, or out of WebAssembly memory?`,
+      );
+    }
     this.stats.decodes++;
     const r = tileRect(cs, t);
     if (
