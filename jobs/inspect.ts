@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
 import { utmToLonLat, utmZoneFromEpsg } from '../lib/geo/utm.js';
-import { readRasterInfo } from '../lib/raster/info.js';
 import type { RasterInfo } from '../lib/raster/info.js';
-import { sampleBandStats } from '../lib/raster/sample-stats.js';
-import { openTiff } from '../lib/raster/source.js';
+import { Jp2Raster } from '../lib/raster/jp2-reader.js';
+import { openRaster, TiffRaster } from '../lib/raster/reader.js';
+import { sampleBandStats, sampleRasterStats } from '../lib/raster/sample-stats.js';
 import { joinUri } from '../lib/storage/uri.js';
 import type { JobParams } from './catalog.js';
 import type { JobModule } from './types.js';
@@ -35,14 +35,15 @@ export const inspectJob: JobModule<JobParams<'inspect'>> = {
     const outputs: string[] = [];
     let done = 0;
     for (const item of ctx.items) {
-      const { tiff, source } = await openTiff(ctx.storage, item.uri, { signal: ctx.signal });
+      const raster = await openRaster(ctx.storage, item.uri, { signal: ctx.signal });
       try {
-        const info = await readRasterInfo(tiff);
-        const { stats, sampledFrom } = await sampleBandStats(tiff, {
-          step: params.sampleStep,
-          nodata: info.nodata,
-          signal: ctx.signal,
-        });
+        const info = raster.info;
+        const sampling = { step: params.sampleStep, nodata: info.nodata, signal: ctx.signal };
+        // TIFFs through geotiff.js as before (YCbCr read as RGB); JPEG 2000 by its tiles and levels
+        const { stats, sampledFrom } =
+          raster instanceof TiffRaster
+            ? await sampleBandStats(raster.tiff, sampling)
+            : await sampleRasterStats(raster, sampling);
         const footprint = footprintLonLat(info);
         const record = {
           item: item.id,
@@ -52,7 +53,12 @@ export const inspectJob: JobModule<JobParams<'inspect'>> = {
           footprint: footprint ? { type: 'Polygon', coordinates: [footprint] } : null,
           bandStats: stats,
           sampledFrom,
-          bytesRead: source.stats.bytes,
+          bytesRead:
+            raster instanceof TiffRaster
+              ? raster.source.stats.bytes
+              : raster instanceof Jp2Raster
+                ? raster.bytesRead
+                : null,
         };
         const out = joinUri(ctx.run.stageUri(ctx.stage), `${item.id}.json`);
         await ctx.storage.writeAtomic(out, JSON.stringify(record, null, 2) + '\n', {
@@ -64,7 +70,7 @@ export const inspectJob: JobModule<JobParams<'inspect'>> = {
           `${item.id}: ${info.width}x${info.height}x${info.bands} ${info.dtype}, EPSG:${info.geo?.epsg ?? 'none'}, ${sampledFrom}`,
         );
       } finally {
-        await tiff.close?.();
+        await raster.close();
       }
       ctx.progress(++done, ctx.items.length);
     }

@@ -145,7 +145,7 @@ async function matchSources(
   const io = signal ? { signal } : {};
   const candidates: string[] = [];
   for await (const info of storage.list(normalizeUri(sources), io)) {
-    if (!/\.tiff?$/i.test(info.uri)) continue;
+    if (!/\.(tiff?|jp2|j2k|j2c)$/i.test(info.uri)) continue;
     if (location.catalogId !== undefined && catalogIdFromStem(stemOf(info.uri)) !== location.catalogId)
       continue;
     candidates.push(info.uri);

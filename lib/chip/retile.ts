@@ -157,7 +157,7 @@ export async function retileImage(
     }
     const nodata = level.mode === 'rgb' ? null : info.nodata;
     const indexNodata: IndexNodata = nodata !== null && Number.isNaN(nodata) ? 'nan' : nodata;
-    const modelType = (level.image.getGeoKeys() as Record<string, unknown> | null)?.GTModelTypeGeoKey;
+    const modelType = raster.modelType;
     const grid = retileGrid(width, height, retileStem(basenameUri(source)), { size, overlap });
     const index: RetileIndex = {
       source,

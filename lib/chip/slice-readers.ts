@@ -87,9 +87,12 @@ export interface RasterRowsOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Whether a file name is a TIFF (read with lib/raster) rather than a JPEG or PNG (sharp). */
+/**
+ * Whether a file name is a raster read with lib/raster — a TIFF or a JPEG 2000 file (.jp2, .j2k,
+ * .j2c) — rather than a JPEG or PNG (sharp).
+ */
 export function isTiffName(uri: string): boolean {
-  return /\.tiff?$/i.test(uri);
+  return /\.(tiff?|jp2|j2k|j2c)$/i.test(uri);
 }
 
 /** Copies a window out of rows held in a ring of `ringRows` rows (row y at ring row y % ringRows). */
@@ -217,7 +220,7 @@ export class RasterRows implements ChipRows {
           ...(options.sampleMaxPixels ? { sampleMaxPixels: options.sampleMaxPixels } : {}),
           ...(signal ? { signal } : {}),
         }));
-      const modelType = (level.image.getGeoKeys() as Record<string, unknown> | null)?.GTModelTypeGeoKey;
+      const modelType = raster.modelType;
       const conversion = `bands ${bands.join(',')}, ${level.dtype}, stretch ${describeStretch(stretch)}${maps.sampledFrom ? ` (statistics from ${maps.sampledFrom})` : ''}`;
       return new RasterRows(
         uri,

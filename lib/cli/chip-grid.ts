@@ -62,7 +62,7 @@ export const gridCommand = new Command('grid')
       'does the rest.',
     ].join('\n'),
   )
-  .requiredOption('--image <tif>', 'georeferenced GeoTIFF, local path or s3:// URI')
+  .requiredOption('--image <tif>', 'georeferenced GeoTIFF or JPEG 2000 (.jp2), local path or s3:// URI')
   .addOption(new Option('--grid <grid>', 'tile grid').choices(['ard', 'webmercator']).makeOptionMandatory())
   .requiredOption('--level <n>', 'ARD level or web-mercator zoom, 1..24', levelOption)
   .requiredOption('--out <dir>', 'output directory or s3:// prefix')

@@ -84,7 +84,7 @@ export const retileCommand = new Command('retile')
       'already complete.',
     ].join('\n'),
   )
-  .argument('<image>', 'GeoTIFF file or s3:// URI')
+  .argument('<image>', 'GeoTIFF or JPEG 2000 (.jp2) file or s3:// URI')
   .requiredOption('--out <dir>', 'output directory or s3:// prefix')
   .option('--size <px>', 'tile width and height in pixels', integerOption('--size', 1), 5120)
   .option(

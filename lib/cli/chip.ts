@@ -10,7 +10,7 @@ const sliceCommand = new Command('slice')
   .summary('cut images and their COCO labels into overlapping slices, as `sahi coco slice` does')
   .description(
     [
-      'Cut images (GeoTIFF of any band count and sample type, JPEG or PNG; a file,',
+      'Cut images (GeoTIFF or JPEG 2000 of any band count and sample type, JPEG or PNG; a file,',
       'a directory or an s3:// prefix) into size x size slices with the windows',
       'and annotation rules of SAHI 0.11: step = size - floor(overlap * size),',
       'edge windows shifted back inside the image, annotations clipped to each',

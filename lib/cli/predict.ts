@@ -124,7 +124,7 @@ export const predictCommand = new Command('predict')
     const { openPredictor, predictScene } = await import('../predict/predict.js');
     const storage = cliStorage();
     const scenes = await expandInputs([opts.images], storage, {
-      extensions: ['tif', 'tiff', 'png', 'jpg', 'jpeg'],
+      extensions: ['tif', 'tiff', 'jp2', 'png', 'jpg', 'jpeg'],
       label: '--images',
     });
     const started = performance.now();

@@ -42,10 +42,11 @@ export function rgbSummary(r: RgbResult, seconds: number): string {
 
 /** `geobatch rgb <input> <output>` */
 export const rgbCommand = new Command('rgb')
-  .summary('any GeoTIFF to georeferenced 8-bit RGB (GeoTIFF, PNG or JPEG)')
+  .summary('any GeoTIFF or JPEG 2000 to georeferenced 8-bit RGB (GeoTIFF, PNG or JPEG)')
   .description(
     [
-      'Convert any GeoTIFF (any layout; uint8 to float64; 1 to N bands; local or',
+      'Convert any GeoTIFF or JPEG 2000 file (.jp2, GeoJP2 or GMLJP2; any layout;',
+      'uint8 to float64; 1 to N bands; local or',
       's3://) to an analysis-ready 8-bit RGB image: three bands chosen, stretched',
       'per band, no-data kept, georeferencing kept. GeoTIFF output streams in',
       'bounded memory; PNG and JPEG output get a world file and a .aux.xml CRS.',

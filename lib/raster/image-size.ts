@@ -1,19 +1,21 @@
 /**
  * Width and height of an image from its header alone (a few KB read by range): TIFF through
- * geotiff.js, PNG from its IHDR chunk, JPEG from its start-of-frame marker.
+ * geotiff.js, PNG from its IHDR chunk, JPEG from its start-of-frame marker, JPEG 2000 from its
+ * header boxes and main header.
  */
 import type { Storage } from '../storage/types.js';
 import { RasterError } from './errors.js';
+import { isJpeg2000Head, openRaster } from './reader.js';
 import { openTiff } from './source.js';
 
 export interface ImageSize {
   readonly width: number;
   readonly height: number;
-  readonly format: 'tiff' | 'png' | 'jpeg';
+  readonly format: 'tiff' | 'png' | 'jpeg' | 'jpeg2000';
 }
 
 /** File extensions of images {@link readImageSize} reads. */
-export const IMAGE_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg'];
+export const IMAGE_EXTENSIONS = ['.tif', '.tiff', '.png', '.jpg', '.jpeg', '.jp2', '.j2k', '.j2c'];
 
 /** Reads an image's size from its header (TIFF, PNG or JPEG). */
 export async function readImageSize(
@@ -34,6 +36,14 @@ export async function readImageSize(
       );
     }
   }
+  if (isJpeg2000Head(head)) {
+    const raster = await openRaster(storage, uri, options);
+    try {
+      return { width: raster.info.width, height: raster.info.height, format: 'jpeg2000' };
+    } finally {
+      await raster.close();
+    }
+  }
   if (magic === '89504e47' && head.length >= 24 && head.subarray(12, 16).toString('latin1') === 'IHDR') {
     return { width: head.readUInt32BE(16), height: head.readUInt32BE(20), format: 'png' };
   }
@@ -50,7 +60,7 @@ export async function readImageSize(
     );
   }
   throw new RasterError(
-    `${uri}: not a TIFF, PNG or JPEG image (it starts with bytes ${[...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
+    `${uri}: not a TIFF, PNG, JPEG or JPEG 2000 image (it starts with bytes ${[...head.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
   );
 }
 

@@ -21,77 +21,26 @@ import { registerNativeDecoders } from './decoders.js';
 import { RasterError } from './errors.js';
 import { readRasterInfo } from './info.js';
 import type { RasterInfo, SampleType } from './info.js';
+import { BlockGrid, CTORS, SAMPLE_BYTES } from './blocks.js';
+import type {
+  BandArray,
+  BandView,
+  BlockRef,
+  DecodedBlock,
+  ImageBlocks,
+  OpenRaster,
+  ReadBlocksOptions,
+} from './blocks.js';
+import { JP2_SIGNATURE } from './jp2-boxes.js';
+import { Jp2Raster } from './jp2-reader.js';
 import { openTiff } from './source.js';
 import type { StorageSource } from './source.js';
 
 registerNativeDecoders();
 const inflateAsync = promisify(inflate);
 
-/** Typed arrays pixels are read into. */
-export type BandArray =
-  Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
-
-/** One band of a decoded block: sample (r, c) of the block is `data[offset + r * rowStride + c * pixelStride]`. */
-export interface BandView {
-  readonly data: BandArray;
-  readonly offset: number;
-  readonly pixelStride: number;
-  readonly rowStride: number;
-  /**
-   * The samples are still TIFF horizontal differences (Predictor 2): sample c of a row is the
-   * sum, modulo 2^bits, of samples 0..c. Only when the caller asked for it with `differenced`.
-   */
-  readonly differenced?: boolean;
-}
-
-/** A decoded block: its place in the image (clipped to the image) and one view per requested band. */
-export interface DecodedBlock {
-  readonly col: number;
-  readonly row: number;
-  readonly width: number;
-  readonly height: number;
-  readonly bands: readonly BandView[];
-}
-
-/** A block by its position in the block grid. */
-export interface BlockRef {
-  readonly bx: number;
-  readonly by: number;
-}
-
-export interface ReadBlocksOptions {
-  readonly signal?: AbortSignal;
-  /** Blocks decoded at once. @default 4 */
-  readonly concurrency?: number;
-  /**
-   * The caller sums horizontal differences itself (see {@link BandView.differenced}), which
-   * saves a pass over the data; otherwise they are undone for the requested bands.
-   * @default false
-   */
-  readonly differenced?: boolean;
-}
-
-const CTORS: Record<SampleType, new (buffer: ArrayBuffer, offset: number, length: number) => BandArray> = {
-  uint8: Uint8Array,
-  int8: Int8Array,
-  uint16: Uint16Array,
-  int16: Int16Array,
-  uint32: Uint32Array,
-  int32: Int32Array,
-  float32: Float32Array,
-  float64: Float64Array,
-};
-/** Bytes per sample of each sample type. */
-export const SAMPLE_BYTES: Readonly<Record<SampleType, number>> = {
-  uint8: 1,
-  int8: 1,
-  uint16: 2,
-  int16: 2,
-  uint32: 4,
-  int32: 4,
-  float32: 4,
-  float64: 8,
-};
+export { BlockGrid, SAMPLE_BYTES };
+export type { BandArray, BandView, BlockRef, DecodedBlock, ImageBlocks, OpenRaster, ReadBlocksOptions };
 
 /** Compressions geotiff.js decodes block by block with the generic decoder interface. */
 const BLOCK_CODECS = new Set([1, 5, 8, 32946, 32773, 50000]);
@@ -111,14 +60,12 @@ function numberList(value: unknown): number[] {
   return Array.from(value as ArrayLike<number | bigint>, Number);
 }
 
-/** The blocks of one image (full resolution or an overview) of an open raster. */
-export class ImageBlocks {
+/** The blocks (tiles or strips) of one image of a TIFF: full resolution or an overview. */
+export class TiffBlocks extends BlockGrid implements ImageBlocks {
   readonly width: number;
   readonly height: number;
   readonly blockWidth: number;
   readonly blockHeight: number;
-  readonly blocksAcross: number;
-  readonly blocksDown: number;
   /** Bands as the reader delivers them (3 for YCbCr and palette images, read as RGB). */
   readonly bands: number;
   /** Sample type as delivered (uint8 for YCbCr and palette images). */
@@ -130,16 +77,15 @@ export class ImageBlocks {
   private counts: number[] | undefined;
 
   constructor(
-    private readonly raster: OpenRaster,
+    private readonly raster: TiffRaster,
     readonly image: GeoTIFFImage,
     fileDtype: SampleType,
   ) {
+    super();
     this.width = image.getWidth();
     this.height = image.getHeight();
     this.blockWidth = image.getTileWidth();
     this.blockHeight = image.getTileHeight();
-    this.blocksAcross = Math.ceil(this.width / this.blockWidth);
-    this.blocksDown = Math.ceil(this.height / this.blockHeight);
     this.fileBands = image.getSamplesPerPixel();
     this.planar = image.planarConfiguration;
     const compression = Number(tagValue(image, 'Compression') ?? 1);
@@ -153,28 +99,6 @@ export class ImageBlocks {
       this.bands = this.fileBands;
       this.dtype = fileDtype;
     }
-  }
-
-  /** The blocks that cover image rows [y0, y1), row by row. */
-  blocksInRows(y0: number, y1: number): BlockRef[] {
-    const refs: BlockRef[] = [];
-    const first = Math.floor(y0 / this.blockHeight);
-    const last = Math.min(this.blocksDown - 1, Math.floor((y1 - 1) / this.blockHeight));
-    for (let by = first; by <= last; by++)
-      for (let bx = 0; bx < this.blocksAcross; bx++) refs.push({ bx, by });
-    return refs;
-  }
-
-  /** The pixel rectangle of a block, clipped to the image. */
-  blockRect(ref: BlockRef): { col: number; row: number; width: number; height: number } {
-    const col = ref.bx * this.blockWidth;
-    const row = ref.by * this.blockHeight;
-    return {
-      col,
-      row,
-      width: Math.min(this.blockWidth, this.width - col),
-      height: Math.min(this.blockHeight, this.height - row),
-    };
   }
 
   /**
@@ -458,9 +382,9 @@ const MAGIC_NAMES: readonly [string, string][] = [
 ];
 
 /** An open TIFF: header facts, its images as block readers, and where it lives. */
-export class OpenRaster {
-  private readonly decoders = new Map<ImageBlocks, ReturnType<typeof getDecoder>>();
-  private readonly levels = new Map<number, ImageBlocks>();
+export class TiffRaster implements OpenRaster {
+  private readonly decoders = new Map<TiffBlocks, ReturnType<typeof getDecoder>>();
+  private readonly levels = new Map<number, TiffBlocks>();
 
   private constructor(
     readonly storage: Storage,
@@ -471,6 +395,7 @@ export class OpenRaster {
     readonly fileSize: number,
     /** Image indices of the overviews, largest first. */
     readonly overviewIndices: readonly number[],
+    readonly modelType: number | undefined,
   ) {}
 
   /**
@@ -481,7 +406,7 @@ export class OpenRaster {
     storage: Storage,
     uri: string,
     options: { signal?: AbortSignal } = {},
-  ): Promise<OpenRaster> {
+  ): Promise<TiffRaster> {
     const stat = await storage.stat(uri, options);
     if (!stat) throw new RasterError(`${uri}: no such file`);
     const head = await storage.readRange(uri, 0, 8, options);
@@ -538,14 +463,24 @@ export class OpenRaster {
       const mask = (Number(tagValue(ov, 'NewSubfileType') ?? 0) & 4) !== 0;
       if (!mask && ov.getWidth() < image.getWidth() && ov.getSamplesPerPixel() === bands) overviews.push(i);
     }
-    return new OpenRaster(storage, uri, tiff, source, info, stat.size, overviews);
+    const modelType = (image.getGeoKeys() as Record<string, unknown> | null)?.GTModelTypeGeoKey;
+    return new TiffRaster(
+      storage,
+      uri,
+      tiff,
+      source,
+      info,
+      stat.size,
+      overviews,
+      typeof modelType === 'number' ? modelType : undefined,
+    );
   }
 
   /** Image `index` of the file (0: full resolution; see {@link overviewIndices}). */
-  async level(index = 0): Promise<ImageBlocks> {
+  async level(index = 0): Promise<TiffBlocks> {
     let level = this.levels.get(index);
     if (!level) {
-      level = new ImageBlocks(this, await this.tiff.getImage(index), this.info.dtype);
+      level = new TiffBlocks(this, await this.tiff.getImage(index), this.info.dtype);
       this.levels.set(index, level);
     }
     return level;
@@ -555,18 +490,18 @@ export class OpenRaster {
    * Whether blocks of this image are inflated here with native zlib and the predictor left to
    * the reader (DEFLATE with no predictor or the integer one); else geotiff.js decodes.
    */
-  nativeInflate(level: ImageBlocks): boolean {
+  nativeInflate(level: TiffBlocks): boolean {
     const compression = Number(tagValue(level.image, 'Compression') ?? 1);
     return (compression === 8 || compression === 32946) && this.predictor(level) !== 3;
   }
 
   /** The TIFF Predictor of an image (1 none, 2 horizontal, 3 floating point). */
-  predictor(level: ImageBlocks): number {
+  predictor(level: TiffBlocks): number {
     return Number(tagValue(level.image, 'Predictor') ?? 1);
   }
 
   /** The geotiff.js decoder for an image's compression (DEFLATE: native zlib). */
-  decoderFor(level: ImageBlocks): ReturnType<typeof getDecoder> {
+  decoderFor(level: TiffBlocks): ReturnType<typeof getDecoder> {
     let decoder = this.decoders.get(level);
     if (!decoder) {
       const image = level.image;
@@ -589,11 +524,26 @@ export class OpenRaster {
   }
 }
 
-/** Opens a raster for streaming reads (see {@link OpenRaster.open}). */
-export function openRaster(
+/** Whether the first bytes of a file are a JP2 signature box or a raw JPEG 2000 codestream. */
+export function isJpeg2000Head(head: Buffer): boolean {
+  return (
+    head.subarray(0, 12).toString('hex') === JP2_SIGNATURE ||
+    head.subarray(0, 4).toString('hex') === 'ff4fff51'
+  );
+}
+
+/**
+ * Opens a raster for streaming reads: a TIFF ({@link TiffRaster.open}) or a JPEG 2000 file,
+ * JP2 or raw codestream ({@link Jp2Raster.open}), told apart by their first bytes.
+ */
+export async function openRaster(
   storage: Storage,
   uri: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<OpenRaster> {
-  return OpenRaster.open(storage, uri, options);
+  const stat = await storage.stat(uri, options);
+  if (!stat) throw new RasterError(`${uri}: no such file`);
+  const head = await storage.readRange(uri, 0, 12, options);
+  if (isJpeg2000Head(head)) return Jp2Raster.open(storage, uri, stat.size, options);
+  return TiffRaster.open(storage, uri, options);
 }

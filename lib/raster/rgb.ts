@@ -256,7 +256,7 @@ export async function convertToRgb(
     };
 
     if (format === 'gtiff') {
-      const modelType = (level.image.getGeoKeys() as Record<string, unknown> | null)?.GTModelTypeGeoKey;
+      const modelType = raster.modelType;
       await writeThroughLocalFile(
         storage,
         output,

@@ -4,6 +4,7 @@
  * with the image.
  */
 import type { GeoTIFF, GeoTIFFImage } from 'geotiff';
+import type { ImageBlocks, OpenRaster } from './blocks.js';
 
 export interface BandStats {
   readonly band: number;
@@ -76,8 +77,12 @@ export async function sampleBandStats(
     }
     sampledFrom = `${grid * grid} windows of ${size}x${size}`;
   }
+  return { stats: summarise(chunks, full.getSamplesPerPixel(), options), sampledFrom };
+}
+
+/** Statistics of each band over the sampled chunks. */
+function summarise(chunks: readonly Bands[], bands: number, options: SampleStatsOptions): BandStats[] {
   const step = Math.max(1, options.step ?? 1);
-  const bands = full.getSamplesPerPixel();
   const nodata = options.nodata ?? null;
   const stats: BandStats[] = [];
   for (let b = 0; b < bands; b++) {
@@ -114,5 +119,79 @@ export async function sampleBandStats(
       p98: pick(98),
     });
   }
-  return { stats, sampledFrom };
+  return stats;
+}
+
+/** The pixels of a window of a level, one array per band. */
+async function readLevelWindow(
+  level: ImageBlocks,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  signal?: AbortSignal,
+): Promise<Bands> {
+  const bands = Array.from({ length: level.bands }, (_, b) => b);
+  const out = bands.map(() => new Float64Array(w * h));
+  const refs = level.blocksInRows(y0, y0 + h).filter((ref) => {
+    const r = level.blockRect(ref);
+    return r.col < x0 + w && r.col + r.width > x0;
+  });
+  await level.readBlocks(
+    refs,
+    bands,
+    (block) => {
+      const c0 = Math.max(x0, block.col);
+      const c1 = Math.min(x0 + w, block.col + block.width);
+      const r0 = Math.max(y0, block.row);
+      const r1 = Math.min(y0 + h, block.row + block.height);
+      block.bands.forEach((v, b) => {
+        const dst = out[b]!;
+        for (let r = r0; r < r1; r++) {
+          const base = v.offset + (r - block.row) * v.rowStride;
+          for (let c = c0; c < c1; c++)
+            dst[(r - y0) * w + (c - x0)] = v.data[base + (c - block.col) * v.pixelStride]!;
+        }
+      });
+    },
+    signal ? { signal, concurrency: 1 } : { concurrency: 1 },
+  );
+  return out;
+}
+
+/**
+ * {@link sampleBandStats} for any open raster (the JPEG 2000 reader's): the smallest overview
+ * (resolution level) with enough pixels, or the whole image when small, else 16 windows.
+ */
+export async function sampleRasterStats(
+  raster: OpenRaster,
+  options: SampleStatsOptions = {},
+): Promise<{ stats: BandStats[]; sampledFrom: string }> {
+  const minSide = options.minSide ?? 512;
+  const full = await raster.level(0);
+  let chosen = full;
+  for (const index of raster.overviewIndices) {
+    const ov = await raster.level(index);
+    if (Math.max(ov.width, ov.height) >= minSide && ov.width < chosen.width) chosen = ov;
+  }
+  const chunks: Bands[] = [];
+  let sampledFrom: string;
+  const w = chosen.width;
+  const h = chosen.height;
+  if (chosen !== full || w * h <= 2048 * 2048) {
+    chunks.push(await readLevelWindow(chosen, 0, 0, w, h, options.signal));
+    sampledFrom = chosen === full ? `full image ${w}x${h}` : `overview ${w}x${h}`;
+  } else {
+    const grid = 4;
+    const size = 256;
+    for (let gy = 0; gy < grid; gy++) {
+      for (let gx = 0; gx < grid; gx++) {
+        const x0 = Math.floor(((w - size) * (gx + 0.5)) / grid);
+        const y0 = Math.floor(((h - size) * (gy + 0.5)) / grid);
+        chunks.push(await readLevelWindow(full, x0, y0, size, size, options.signal));
+      }
+    }
+    sampledFrom = `${grid * grid} windows of ${size}x${size}`;
+  }
+  return { stats: summarise(chunks, full.bands, options), sampledFrom };
 }
