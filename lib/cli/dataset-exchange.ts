@@ -83,13 +83,15 @@ export const importCommand = new Command('import')
   .summary('make a geobatch dataset from a YOLO folder or a CVAT COCO export')
   .description(
     [
-      'Read labels made elsewhere into a geobatch dataset in --out (train.json, val.json',
-      '(test.json), labels.csv, labels.jsonl, stats.json, charts, dataset.json last).',
+      'Read labels made elsewhere into a geobatch dataset in --out: train.json,',
+      'val.json (test.json), labels.csv, labels.jsonl, stats.json, charts, and',
+      'dataset.json last.',
       'Images are referenced where they are (imagesRoot in dataset.json).',
       '  --from yolo <dir|data.yaml>   data.yaml (path, train, val, test, names) with',
       '      images/ and labels/ as Ultralytics reads them; image sizes from the image',
       '      headers; an image without a label file has no objects.',
-      "  --from cvat-coco <instances_*.json...> --images <dir>   CVAT's COCO 1.0 export:",
+      '  --from cvat-coco <instances_*.json...> --images <dir>',
+      "      CVAT's COCO 1.0 export (annotations/ and images/ unzipped):",
       '      RLE masks (crowd / brush) traced into polygons, attributes kept; the split',
       '      from the file name (instances_Train/Validation/Test), else --split.',
       'Bad label lines are refused with the file and line number. The folder is',

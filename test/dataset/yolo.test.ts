@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
@@ -21,7 +21,9 @@ import {
   yoloDecimals,
 } from '../../lib/dataset/yolo-format.js';
 import { createStorage } from '../../lib/storage/index.js';
+import { buildDataset } from '../../lib/dataset/build.js';
 import { geobatch } from '../helpers/cli.js';
+import { startS3rver } from '../helpers/s3rver.js';
 import { buildRealDataset } from './exchange-fixtures.js';
 
 const storage = createStorage();
@@ -211,6 +213,57 @@ describe('YOLO export and import of a dataset built from real data', () => {
       source: { format: string };
     };
     assert.equal(manifest.source.format, 'yolo');
+  });
+  it('exports a dataset on S3 (s3rver): images copied down; links refused', async () => {
+    const s3 = await startS3rver();
+    try {
+      const bucket = await s3.createBucket();
+      const remote = createStorage({ s3: s3.clientConfig, cacheDir: join(dir, 'cache') });
+      const chips = join(dir, 'chips');
+      const files: string[] = [];
+      const walk = async (d: string): Promise<void> => {
+        for (const e of await readdir(d, { withFileTypes: true }))
+          if (e.isDirectory()) await walk(join(d, e.name));
+          else files.push(join(d, e.name));
+      };
+      await walk(chips);
+      for (const f of files)
+        await remote.writeAtomic(`s3://${bucket}/chips/${relative(chips, f)}`, await readFile(f));
+      const ds = `s3://${bucket}/dataset`;
+      await buildDataset(remote, {
+        inputs: [`s3://${bucket}/chips`],
+        out: ds,
+        val: 0.34,
+        seed: 1,
+        contactSheet: 0,
+      });
+      const out = join(dir, 'yolo-s3');
+      const result = await exportYolo(remote, { dataset: ds, out });
+      const local = await readGeobatchDataset(storage, dataset);
+      assert.deepEqual(
+        result.counts,
+        Object.fromEntries(
+          local.splits.map((s) => [
+            s.split,
+            { images: s.coco.images.length, objects: s.coco.annotations.length },
+          ]),
+        ),
+      );
+      for (const { split, coco } of local.splits)
+        for (const image of coco.images)
+          assert.ok(
+            (await readFile(join(out, 'images', split, flat(image.file_name)))).equals(
+              await readFile(join(local.imagesRoot, image.file_name)),
+            ),
+          );
+      await assert.rejects(
+        exportYolo(remote, { dataset: ds, out: join(dir, 'yolo-s3-link'), images: 'symlink' }),
+        /--images symlink: s3:\/\/.* is on S3; links need local images \(use --images copy\)/,
+      );
+      assert.ok(!existsSync(join(dir, 'yolo-s3-link')) && !existsSync(join(dir, '.yolo-s3-link.partial')));
+    } finally {
+      await s3.stop();
+    }
   });
 });
 
