@@ -77,7 +77,9 @@ function polygonsOf(a: DatasetAnnotation): number[][] {
 
 /** The file name inside images/<split>/ (see the module comment). */
 function exportName(fileName: string): string {
+  // a dataset imported from YOLO has file names images/<split>/...: keep them as they were
   return fileName
+    .replace(/^images\/(train|val|test)\//, '')
     .split('/')
     .filter((s) => s !== 'images' && s !== 'labels' && s !== '' && s !== '.')
     .join('/');

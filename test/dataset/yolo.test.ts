@@ -213,6 +213,14 @@ describe('YOLO export and import of a dataset built from real data', () => {
       source: { format: string };
     };
     assert.equal(manifest.source.format, 'yolo');
+    // exported again, the images keep their names (no images/train/train/...)
+    const twice = join(dir, 'yolo-twice');
+    await exportYolo(storage, { dataset: back, out: twice, images: 'symlink' });
+    assert.deepEqual(await readdir(join(twice, 'images/train')), await readdir(train));
+    assert.deepEqual(
+      await readdir(join(twice, 'labels/train', scene)),
+      await readdir(join(out, 'labels/train', scene)),
+    );
   });
   it('exports a dataset on S3 (s3rver): images copied down; links refused', async () => {
     const s3 = await startS3rver();
