@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { exportCommand, importCommand } from './dataset-exchange.js';
 import { UsageError } from './errors.js';
 import { cliStorage } from './storage.js';
 
@@ -135,5 +136,7 @@ const buildCommand = new Command('build')
 
 /** `geobatch dataset ...` */
 export const datasetCommand = new Command('dataset')
-  .summary('assemble training datasets from chips')
-  .addCommand(buildCommand.exitOverride());
+  .summary('assemble training datasets from chips; export them to YOLO, import YOLO and CVAT labels')
+  .addCommand(buildCommand.exitOverride())
+  .addCommand(exportCommand.exitOverride())
+  .addCommand(importCommand.exitOverride());
