@@ -4,6 +4,7 @@
  * demand. TIFFs (lib/raster/reader.ts) and JPEG 2000 files (lib/raster/jp2-reader.ts) implement it.
  */
 import type { Storage } from '../storage/types.js';
+import { RasterError } from './errors.js';
 import type { RasterInfo, SampleType } from './info.js';
 
 /** Typed arrays pixels are read into. */
@@ -126,6 +127,16 @@ export abstract class BlockGrid {
   abstract readonly height: number;
   abstract readonly blockWidth: number;
   abstract readonly blockHeight: number;
+  abstract readonly bands: number;
+
+  /** Throws unless every band (0-based) is one of this image's. */
+  protected checkBands(bands: readonly number[], uri: string): void {
+    for (const b of bands) {
+      if (!Number.isInteger(b) || b < 0 || b >= this.bands) {
+        throw new RasterError(`${uri}: band ${b + 1} is out of range (valid: 1..${this.bands})`);
+      }
+    }
+  }
 
   get blocksAcross(): number {
     return Math.ceil(this.width / this.blockWidth);

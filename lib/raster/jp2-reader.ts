@@ -185,11 +185,7 @@ export class Jp2Blocks extends BlockGrid implements ImageBlocks {
     onBlock: (block: DecodedBlock) => void,
     options: ReadBlocksOptions = {},
   ): Promise<void> {
-    for (const b of bands) {
-      if (!Number.isInteger(b) || b < 0 || b >= this.bands) {
-        throw new RasterError(`${this.raster.uri}: band ${b + 1} is out of range (valid: 1..${this.bands})`);
-      }
-    }
+    this.checkBands(bands, this.raster.uri);
     const concurrency = Math.max(1, options.concurrency ?? 4);
     let next = 0;
     const worker = async (): Promise<void> => {

@@ -111,11 +111,7 @@ export class TiffBlocks extends BlockGrid implements ImageBlocks {
     onBlock: (block: DecodedBlock) => void,
     options: ReadBlocksOptions = {},
   ): Promise<void> {
-    for (const b of bands) {
-      if (!Number.isInteger(b) || b < 0 || b >= this.bands) {
-        throw new RasterError(`${this.raster.uri}: band ${b + 1} is out of range (valid: 1..${this.bands})`);
-      }
-    }
+    this.checkBands(bands, this.raster.uri);
     if (blocks.length === 0) return;
     const tasks = this.mode === 'blocks' ? await this.planRuns(blocks, bands) : undefined;
     const concurrency = Math.max(1, options.concurrency ?? 4);
