@@ -441,6 +441,10 @@ export interface OsmLabelsResult {
   readonly nodesKept: number;
   readonly scenes: { scene: string; output: string; features: number }[];
   readonly chips?: { count: number; csv: string; jsonl: string; byClass: Record<string, number> };
+  /** What the outputs were made from (input size and date, classes, scenes, chips): a rerun with the same key is skipped. */
+  readonly runKey: string;
+  /** True when a finished run with the same key was found and nothing was redone. */
+  readonly reused?: boolean;
 }
 
 /** The whole conversion: features, per-scene GeoJSON, per-chip encodings, then summary.json last. */
@@ -450,6 +454,28 @@ export async function osmLabels(
   options: OsmLabelsOptions,
 ): Promise<OsmLabelsResult> {
   const io = options.signal ? { signal: options.signal } : {};
+  const inputInfo = await storage.stat(source.uri, io);
+  const runKey = JSON.stringify({
+    input: source.uri,
+    size: inputInfo?.size,
+    modified: inputInfo?.lastModified?.toISOString(),
+    classes: options.classes.map((c) => ({
+      name: c.name,
+      match: c.expressions,
+      lines: c.geometries.has('line'),
+    })),
+    scenes: options.scenes ?? [],
+    chips: options.chips ?? null,
+  });
+  const summaryUri = joinUri(options.out, 'summary.json');
+  if (await storage.exists(summaryUri, io)) {
+    try {
+      const previous = JSON.parse((await storage.read(summaryUri, io)).toString('utf8')) as OsmLabelsResult;
+      if (previous.runKey === runKey) return { ...previous, reused: true };
+    } catch {
+      // an unreadable summary is redone
+    }
+  }
   // footprints first: a bad raster fails before the (longer) scans of the input
   const scenes: OsmScene[] = [];
   for (const uri of options.scenes ?? []) scenes.push(await sceneFootprint(storage, uri, io));
@@ -523,9 +549,10 @@ export async function osmLabels(
     nodesKept: extraction.nodesKept,
     scenes: sceneResults,
     ...(chipResult ? { chips: chipResult } : {}),
+    runKey,
   };
   // written last: its presence says every other output is complete
-  await storage.writeAtomic(joinUri(options.out, 'summary.json'), JSON.stringify(result, null, 2) + '\n', {
+  await storage.writeAtomic(summaryUri, JSON.stringify(result, null, 2) + '\n', {
     contentType: 'application/json',
     ...io,
   });
@@ -534,6 +561,8 @@ export async function osmLabels(
 
 /** The terminal summary. */
 export function osmSummaryText(r: OsmLabelsResult, seconds: number): string {
+  if (r.reused)
+    return `labels osm: ${r.scenes[0]?.output ?? r.input}: already done with the same input and options (summary.json); nothing redone\n`;
   const lines = [
     `labels osm: ${r.features.toLocaleString('en-US')} feature(s) from ${r.input} in ${seconds.toFixed(1)} s`,
     `  by class: ${r.classes.map((c) => `${c} ${r.byClass[c]}`).join(', ')}`,

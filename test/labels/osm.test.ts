@@ -441,6 +441,20 @@ describe('labels osm', { skip: osmiumSkip }, () => {
     );
     assert.deepEqual(result.chips!.byClass, { building: 1, road: 1, forest: 1, water: 1, poi: 1 });
     assert.ok(existsSync(join(out, 'features.geojson')));
+    // a rerun with the same input and options is skipped; other classes redo the work
+    const again = await osmLabels(storage, await openOsmSource(storage, pbf), {
+      classes,
+      out,
+      chips: chipsDir,
+    });
+    assert.equal(again.reused, true);
+    const fewer = await osmLabels(storage, await openOsmSource(storage, pbf), {
+      classes: classes.slice(0, 2),
+      out,
+      chips: chipsDir,
+    });
+    assert.equal(fewer.reused, undefined);
+    assert.equal(readFileSync(join(out, 'labels.csv'), 'utf8').split('\n')[0], 'chip,building,road');
   });
 
   it('reads a PBF of many blobs as osmium does, and the CLI writes the same from a classes file', async () => {
