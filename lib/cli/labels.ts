@@ -266,9 +266,14 @@ const osmCommand = new Command('osm')
       'Input: .osm.pbf (streamed, three passes; node coordinates kept only for the',
       'ways that matched), .osm XML, or a saved Overpass answer .json (out geom; or',
       'out body; >; out skel qt;).',
+      '',
+      'Or ask an Overpass API (off by default): --overpass-query FILE (Overpass QL',
+      'with [out:json]) instead of <input>; one request at a time, a geobatch',
+      'User-Agent, 429/5xx retried as Retry-After asks, answers cached by query',
+      'hash under --overpass-cache (default <out>/overpass-cache).',
     ].join('\n'),
   )
-  .argument('<input>', 'OSM extract .osm.pbf, OSM XML .osm, or Overpass JSON answer .json (local or s3://)')
+  .argument('[input]', 'OSM extract .osm.pbf, OSM XML .osm, or Overpass JSON answer .json (local or s3://)')
   .requiredOption('--out <dir>', 'folder or s3:// prefix for the GeoJSON, labels.csv/jsonl and summary.json')
   .option('--classes <file>', 'YAML/JSON file mapping class names to tag filters')
   .option(
@@ -285,16 +290,26 @@ const osmCommand = new Command('osm')
     '--chips <dir>',
     'chip folder with chips.geojson (as chip slice writes): per-chip labels.csv and labels.jsonl',
   )
+  .option('--overpass-query <file>', 'Overpass QL file to ask instead of reading <input>')
+  .option(
+    '--overpass-url <url>',
+    'Overpass API interpreter endpoint',
+    'https://overpass-api.de/api/interpreter',
+  )
+  .option('--overpass-cache <dir>', 'where Overpass answers are cached (default: <out>/overpass-cache)')
   .option('--json', 'print the summary as JSON', false)
   .action(
     async (
-      input: string,
+      inputArg: string | undefined,
       opts: {
         out: string;
         classes?: string;
         class: string[];
         images?: string;
         chips?: string;
+        overpassQuery?: string;
+        overpassUrl: string;
+        overpassCache?: string;
         json: boolean;
       },
     ) => {
@@ -320,6 +335,25 @@ const osmCommand = new Command('osm')
           const { listImages } = await import('../labels/images.js');
           scenes = (await listImages(storage, opts.images)).map((i) => i.uri);
         }
+      }
+      if ((inputArg === undefined) === (opts.overpassQuery === undefined)) {
+        throw new UsageError(
+          'give the OSM data either as <input> or as --overpass-query <file> (one of the two)',
+        );
+      }
+      let input = inputArg ?? '';
+      if (opts.overpassQuery !== undefined) {
+        const { fetchOverpass } = await import('../labels/osm-overpass.js');
+        const { joinUri } = await import('../storage/uri.js');
+        const query = (await storage.read(opts.overpassQuery)).toString('utf8');
+        input = await fetchOverpass(storage, query, {
+          url: opts.overpassUrl,
+          cache: opts.overpassCache ?? joinUri(opts.out, 'overpass-cache'),
+          onRetry: (r) =>
+            process.stderr.write(
+              `labels osm: ${r.reason} from ${r.url}; retry ${r.attempt} in ${(r.delayMs / 1000).toFixed(1)} s\n`,
+            ),
+        });
       }
       const source = await openOsmSource(storage, input);
       const result = await osmLabels(storage, source, {
