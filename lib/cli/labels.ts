@@ -283,8 +283,8 @@ const osmCommand = new Command('osm')
     [] as string[],
   )
   .option(
-    '--images <dir|tif>',
-    'scene GeoTIFFs (a folder, searched recursively, or one file): one GeoJSON per scene, clipped',
+    '--images <dir|glob>',
+    "scene GeoTIFFs: a folder or s3:// prefix (recursive), a glob ('scenes/*.tif') or one file: one GeoJSON per scene, clipped",
   )
   .option(
     '--chips <dir>',
@@ -329,12 +329,12 @@ const osmCommand = new Command('osm')
           : parseInlineClasses(opts.class);
       let scenes: string[] | undefined;
       if (opts.images !== undefined) {
-        const lower = opts.images.toLowerCase();
-        if (lower.endsWith('.tif') || lower.endsWith('.tiff')) scenes = [opts.images];
-        else {
-          const { listImages } = await import('../labels/images.js');
-          scenes = (await listImages(storage, opts.images)).map((i) => i.uri);
-        }
+        const { expandInputs } = await import('../storage/inputs.js');
+        const items = await expandInputs([opts.images], storage, {
+          extensions: ['tif', 'tiff'],
+          label: '--images',
+        });
+        scenes = items.map((i) => i.uri);
       }
       if ((inputArg === undefined) === (opts.overpassQuery === undefined)) {
         throw new UsageError(

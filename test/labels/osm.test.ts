@@ -497,7 +497,8 @@ describe('labels osm', { skip: osmiumSkip }, () => {
       '--classes',
       classesFile,
       '--images',
-      image,
+      // a glob
+      join(image, '..', 'sample_geo*.tif'),
       '--out',
       out,
       '--json',
