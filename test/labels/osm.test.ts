@@ -18,6 +18,7 @@ import type { OsmFeature, OsmGeometry } from '../../lib/labels/osm.js';
 import { createStorage } from '../../lib/storage/index.js';
 import { tempDir } from '../raster/fixtures.js';
 import { geobatch } from '../helpers/cli.js';
+import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 
 const osmiumSkip: false | string =
   spawnSync('osmium', ['--version'], { encoding: 'utf8' }).status === 0
@@ -533,6 +534,21 @@ describe('labels osm', { skip: osmiumSkip }, () => {
       assertClose(normalPolygons(x.geometry), normalPolygons(theirs.get(x.id)!), 1e-7, x.id);
   });
 
+  it('streams a PBF from S3 (s3rver) to the same features', async () => {
+    let server: S3rverHandle | undefined;
+    try {
+      server = await startS3rver();
+      const s3 = createStorage({ s3: server.clientConfig, cacheDir: join(tmp.dir, 's3-cache') });
+      const bucket = await server.createBucket();
+      const uri = `s3://${bucket}/osm/extract.osm.pbf`;
+      await s3.writeAtomic(uri, readFileSync(pbf));
+      const fromS3 = await extractOsmFeatures(await openOsmSource(s3, uri), classes);
+      assert.deepEqual(fromS3.features, pbfFeatures);
+    } finally {
+      await server?.stop();
+    }
+  });
+
   it('refuses bad input with one clear line, leaving nothing behind', async () => {
     const corrupt = join(tmp.dir, 'corrupt.osm.pbf');
     const bytes = readFileSync(pbf);
@@ -546,6 +562,12 @@ describe('labels osm', { skip: osmiumSkip }, () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /corrupt\.osm\.pbf: not a valid \.osm\.pbf file \(blob at byte \d+\)/);
     assert.ok(!existsSync(join(out, 'summary.json')));
+    writeFileSync(join(tmp.dir, 'truncated.osm.pbf'), bytes.subarray(0, bytes.length - 10));
+    await assert.rejects(
+      async () =>
+        extractOsmFeatures(await openOsmSource(storage, join(tmp.dir, 'truncated.osm.pbf')), classes),
+      /truncated\.osm\.pbf: not a valid \.osm\.pbf file \(blob at byte \d+\): the file ends inside a blob/,
+    );
     writeFileSync(join(tmp.dir, 'random.osm.pbf'), Buffer.from('this is not protobuf at all'));
     await assert.rejects(
       async () => extractOsmFeatures(await openOsmSource(storage, join(tmp.dir, 'random.osm.pbf')), classes),
