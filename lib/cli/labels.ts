@@ -242,9 +242,139 @@ const maskCommand = new Command('mask')
     },
   );
 
-/** `geobatch labels xview|geojson|mask` */
+const osmCommand = new Command('osm')
+  .summary(
+    'OpenStreetMap (.osm.pbf, .osm, Overpass JSON) to per-scene GeoJSON labels and per-chip multi-labels',
+  )
+  .description(
+    [
+      'Keep the OSM elements that match tag filters, mapped to classes: closed ways',
+      'and multipolygon relations (rings joined from their member ways, outer and',
+      'inner) become polygons, nodes points, open ways lines when the class keeps',
+      'them. An element takes the first class it matches. Writes per scene under',
+      '--images <scene>.geojson (CRS84; properties class, osm_type, osm_id, tags: the',
+      'matched tags) clipped to its footprint, else features.geojson; with --chips,',
+      'labels.csv (chip, one 0/1 column per class) and labels.jsonl ({"chip","labels"})',
+      'by spatial join with chips.geojson; summary.json last.',
+      '',
+      'Filters: key, key=*, key=v1|v2, key!=v1|v2, joined by &. A classes file',
+      '(YAML/JSON) maps class names to an expression, a list, or {match, lines}:',
+      '  building: building=*',
+      '  road: { match: highway=residential|primary, lines: true }',
+      "Inline: --class building:building=* --class 'road+lines:highway=residential|primary'",
+      '',
+      'Input: .osm.pbf (streamed, three passes; node coordinates kept only for the',
+      'ways that matched), .osm XML, or a saved Overpass answer .json (out geom; or',
+      'out body; >; out skel qt;).',
+      '',
+      'Or ask an Overpass API (off by default): --overpass-query FILE (Overpass QL',
+      'with [out:json]) instead of <input>; one request at a time, a geobatch',
+      'User-Agent, 429/5xx retried as Retry-After asks, answers cached by query',
+      'hash under --overpass-cache (default <out>/overpass-cache).',
+    ].join('\n'),
+  )
+  .argument('[input]', 'OSM extract .osm.pbf, OSM XML .osm, or Overpass JSON answer .json (local or s3://)')
+  .requiredOption('--out <dir>', 'folder or s3:// prefix for the GeoJSON, labels.csv/jsonl and summary.json')
+  .option('--classes <file>', 'YAML/JSON file mapping class names to tag filters')
+  .option(
+    '--class <name:expr>',
+    'inline class, repeatable: NAME:EXPRESSION, NAME+lines:EXPRESSION keeps open ways',
+    (v: string, prev: string[]) => [...prev, v],
+    [] as string[],
+  )
+  .option(
+    '--images <dir|glob>',
+    "scene GeoTIFFs: a folder or s3:// prefix (recursive), a glob ('scenes/*.tif') or one file: one GeoJSON per scene, clipped",
+  )
+  .option(
+    '--chips <dir>',
+    'chip folder with chips.geojson (as chip slice writes): per-chip labels.csv and labels.jsonl',
+  )
+  .option('--overpass-query <file>', 'Overpass QL file to ask instead of reading <input>')
+  .option(
+    '--overpass-url <url>',
+    'Overpass API interpreter endpoint',
+    'https://overpass-api.de/api/interpreter',
+  )
+  .option('--overpass-cache <dir>', 'where Overpass answers are cached (default: <out>/overpass-cache)')
+  .option('--json', 'print the summary as JSON', false)
+  .action(
+    async (
+      inputArg: string | undefined,
+      opts: {
+        out: string;
+        classes?: string;
+        class: string[];
+        images?: string;
+        chips?: string;
+        overpassQuery?: string;
+        overpassUrl: string;
+        overpassCache?: string;
+        json: boolean;
+      },
+    ) => {
+      const started = performance.now();
+      if ((opts.classes === undefined) === (opts.class.length === 0)) {
+        throw new UsageError(
+          'give the classes either as --classes <file> or as --class NAME:EXPRESSION options (one of the two)',
+        );
+      }
+      const { parseClassesFile, parseInlineClasses } = await import('../labels/osm-filters.js');
+      const { openOsmSource } = await import('../labels/osm-elements.js');
+      const { osmLabels, osmSummaryText } = await import('../labels/osm.js');
+      const storage = cliStorage();
+      const classes =
+        opts.classes !== undefined
+          ? parseClassesFile((await storage.read(opts.classes)).toString('utf8'), opts.classes)
+          : parseInlineClasses(opts.class);
+      let scenes: string[] | undefined;
+      if (opts.images !== undefined) {
+        const { expandInputs } = await import('../storage/inputs.js');
+        const items = await expandInputs([opts.images], storage, {
+          extensions: ['tif', 'tiff'],
+          label: '--images',
+        });
+        scenes = items.map((i) => i.uri);
+      }
+      if ((inputArg === undefined) === (opts.overpassQuery === undefined)) {
+        throw new UsageError(
+          'give the OSM data either as <input> or as --overpass-query <file> (one of the two)',
+        );
+      }
+      let input = inputArg ?? '';
+      if (opts.overpassQuery !== undefined) {
+        const { fetchOverpass } = await import('../labels/osm-overpass.js');
+        const { joinUri } = await import('../storage/uri.js');
+        const query = (await storage.read(opts.overpassQuery)).toString('utf8');
+        input = await fetchOverpass(storage, query, {
+          url: opts.overpassUrl,
+          cache: opts.overpassCache ?? joinUri(opts.out, 'overpass-cache'),
+          onRetry: (r) =>
+            process.stderr.write(
+              `labels osm: ${r.reason} from ${r.url}; retry ${r.attempt} in ${(r.delayMs / 1000).toFixed(1)} s\n`,
+            ),
+        });
+      }
+      const source = await openOsmSource(storage, input);
+      const result = await osmLabels(storage, source, {
+        classes,
+        out: opts.out,
+        ...(scenes ? { scenes } : {}),
+        ...(opts.chips !== undefined ? { chips: opts.chips } : {}),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(
+        opts.json ? JSON.stringify({ ...result, seconds }) + '\n' : osmSummaryText(result, seconds),
+      );
+    },
+  );
+
+/** `geobatch labels xview|geojson|mask|osm` */
 export const labelsCommand = new Command('labels')
-  .description('Turn labels into training data: xView GeoJSON or map polygons to COCO, polygons to masks.')
+  .description(
+    'Turn labels into training data: xView GeoJSON or map polygons to COCO, polygons to masks, OpenStreetMap to labels.',
+  )
   .addCommand(xviewCommand.exitOverride())
   .addCommand(geojsonCommand.exitOverride())
-  .addCommand(maskCommand.exitOverride());
+  .addCommand(maskCommand.exitOverride())
+  .addCommand(osmCommand.exitOverride());
