@@ -85,7 +85,8 @@ export async function resolveKind(
       for (const item of items) found.add(item.uri);
     } catch (error) {
       if (!(error instanceof StorageError) || error.code !== 'NotFound') throw error;
-      const detail = error.message.replace(/^[^:]+\[\d+\]: /, '');
+      // as written in the registry, then what it resolved to
+      const detail = error.message.replace(/^[^:]+\[\d+\]: /, '').replace(`'${uri}'`, `'${name}'`);
       throw registryIssue(registry, ['datasets', index, kind, at], detail);
     }
   }

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { formatIssue, placeIssues, type IssueDraft, type PipelineSource } from '../pipeline/errors.js';
-import { zodIssuesToDrafts } from '../pipeline/issues.js';
+import { valueAt, zodIssuesToDrafts } from '../pipeline/issues.js';
 import { inputJsonSchema, type JsonSchema } from '../pipeline/json-schema.js';
 import { YamlSource } from '../pipeline/parse.js';
 import { StorageError } from '../storage/errors.js';
@@ -149,7 +149,8 @@ export function parseRegistry(text: string, uri: string): Registry {
   const parsed = registrySchema.safeParse(input);
   if (!parsed.success) {
     registryJsonSchema ??= inputJsonSchema(registrySchema);
-    fail(zodIssuesToDrafts(parsed.error.issues, { schema: registryJsonSchema, input, prefix: [] }));
+    const drafts = zodIssuesToDrafts(parsed.error.issues, { schema: registryJsonSchema, input, prefix: [] });
+    fail(drafts.map((draft) => placeMissing(draft, input, source)));
   }
   const datasets = parsed.data!.datasets;
   const seen = new Map<string, number>();
@@ -166,6 +167,16 @@ export function parseRegistry(text: string, uri: string): Registry {
   });
   if (duplicates.length > 0) fail(duplicates);
   return { uri, datasets, source };
+}
+
+/** A missing key has no line of its own: point at the nearest enclosing value that is there. */
+function placeMissing(draft: IssueDraft, input: unknown, source: PipelineSource): IssueDraft {
+  if (draft.position !== undefined || draft.target === 'key') return draft;
+  let at = draft.path;
+  while (at.length > 0 && valueAt(input, at) === undefined) at = at.slice(0, -1);
+  if (at.length === draft.path.length) return draft;
+  const position = source.locate(at, 'value');
+  return position === undefined ? draft : { ...draft, position };
 }
 
 /** Where the registry is: `explicit` (--registry), else GEOBATCH_DATASETS, else ./datasets.yaml. */
