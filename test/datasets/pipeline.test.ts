@@ -123,6 +123,11 @@ datasets:
       /^bad\.yaml: inputs\.scenes\.dataset: .*nowhere\.yaml: dataset registry not found .* \(line 5\)$/,
     ],
     [
+      'a misspelt key',
+      '{ dataset: spacenet-sample, file: images }',
+      /^bad\.yaml: inputs\.scenes\.file: unknown key 'file', did you mean 'files'\? \(valid keys: dataset, files, registry\) \(line 5\)$/,
+    ],
+    [
       'a list name that does not exist',
       '{ dataset: spacenet-sample, files: pictures }',
       /^bad\.yaml: inputs\.scenes\.files: expected one of images, labels, masks but got 'pictures' \(line 5\)$/,
