@@ -197,9 +197,9 @@ export const datasetsCommand = new Command('datasets')
   .summary('datasets by name: list, show and download what a registry names')
   .description(
     [
-      'Datasets by name, from a registry file (datasets.yaml: local, s3:// or https://),',
-      'found by --registry, else $GEOBATCH_DATASETS, else ./datasets.yaml. A pipeline',
-      'input set can name one too:',
+      'Datasets by name, from a registry file (datasets.yaml: local, s3:// or',
+      'https://), found by --registry, else $GEOBATCH_DATASETS, else',
+      './datasets.yaml. A pipeline input set can name one too:',
       '  inputs: { scenes: { dataset: spacenet-sample, files: images } }',
     ].join('\n'),
   )

@@ -196,6 +196,61 @@ datasets:
     assert.deepEqual(await tree(out), ['images/pan1.tif']);
   });
 
+  it('downloads to an S3 prefix too, and skips the finished objects on a rerun', async () => {
+    const registry = await readRegistry(storage, registryFile);
+    const resolved = await resolveDataset(storage, registry, 0);
+    const out = `s3://${bucket}/copy`;
+    const first = await downloadDataset(storage, resolved, out);
+    assert.deepEqual([first.fetched, first.failed], [6, 0]);
+    const listed = [];
+    for await (const info of storage.list(`${out}/`))
+      listed.push([info.uri.slice(out.length + 1), info.size]);
+    assert.deepEqual(
+      listed,
+      await Promise.all(
+        [
+          'images/cog_rgb.tif',
+          'images/ms1.tif',
+          'images/pan1.tif',
+          'images/rgb_unmasked.tif',
+          'labels/geotiff_labels.geojson',
+          'masks/sample_fp_mask.tif',
+        ].map(async (name) => [name, (await storage.stat(join(dir, 'out', name)))?.size]),
+      ),
+    );
+    const again = await downloadDataset(storage, resolved, out);
+    assert.deepEqual([again.fetched, again.skipped], [0, 6]);
+  });
+
+  it('reads a registry served over http, relative names resolving against its URL', async () => {
+    const site = join(dir, 'site');
+    await storage.writeAtomic(
+      join(site, 'scenes/pan1.tif'),
+      await readFile(join(shared, 'spacenet/pan1.tif')),
+    );
+    await storage.writeAtomic(
+      join(site, 'datasets.yaml'),
+      'version: 1\ndatasets:\n  - { tag: web, description: served, images: [scenes/pan1.tif], gsd: 0.5, licence: MIT, source: https://example.org/ }\n',
+    );
+    const server = await startHttpFiles(site);
+    try {
+      const registry = await readRegistry(storage, `${server.url}/datasets.yaml`);
+      const resolved = await resolveDataset(storage, registry, 0);
+      assert.deepEqual(
+        resolved.files.map((file) => file.uri),
+        [`${server.url}/scenes/pan1.tif`],
+      );
+      const summary = await downloadDataset(storage, resolved, join(dir, 'web'));
+      assert.equal(summary.fetched, 1);
+      assert.equal(
+        await sha256Of(join(dir, 'web/images/pan1.tif')),
+        await sha256Of(join(shared, 'spacenet/pan1.tif')),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   it('geobatch datasets list --check-files, show and download from the command line', async () => {
     const env = isolatedEnv({
       GEOBATCH_DATASETS: registryFile,
@@ -217,6 +272,27 @@ datasets:
       ],
     );
     assert.match(list.stderr, /2 files missing or of the wrong size/);
+
+    const text = await geobatch(['datasets', 'list'], { env, cwd: dir });
+    assert.equal(text.code, 0, text.stderr);
+    assert.deepEqual(
+      text.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/).slice(0, 4)),
+      [
+        ['spacenet-sample', '0.3', 'm', 'CC-BY-SA-4.0'],
+        ['corrupt', '10', 'm', 'CC0-1.0'],
+        ['gone', '10', 'm', 'CC0-1.0'],
+      ],
+    );
+    await writeFile(join(dir, 'bad.yaml'), 'version: 1\ndatasets:\n  - tag: x\n    gsd: fine\n');
+    const bad = await geobatch(['datasets', 'list', '--registry', join(dir, 'bad.yaml')], { env });
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /bad\.yaml: datasets\[0\]\.gsd: expected a number > 0 but got 'fine' \(line 4\)/,
+    );
 
     const show = await geobatch(['datasets', 'show', 'spacenet-sample', '--json'], { env });
     assert.equal(show.code, 0, show.stderr);
