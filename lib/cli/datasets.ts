@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { interruptible, ReportedFailure } from './errors.js';
 import { integerOption } from './options.js';
 import { cliStorage } from './storage.js';
+import { RegistryError } from '../datasets/errors.js';
 import type { Registry } from '../datasets/registry.js';
 
 const REGISTRY_HELP =
@@ -14,6 +15,17 @@ async function openRegistry(registry: string | undefined): Promise<Registry> {
 
 function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** One line of `datasets list` (files, bytes and problems with --check-files). */
+interface ListRow {
+  readonly tag: string;
+  readonly description: string;
+  readonly gsd: number;
+  readonly licence: string;
+  readonly files?: number;
+  readonly bytes?: number;
+  readonly problems?: readonly string[];
 }
 
 interface ListOptions {
@@ -39,48 +51,61 @@ const listCommand = new Command('list')
   .action(async (opts: ListOptions) => {
     const registry = await openRegistry(opts.registry);
     const { checkFiles, resolveDataset } = await import('../datasets/files.js');
-    const rows = [];
+    const rows: ListRow[] = [];
     let problems = 0;
     for (const [index, dataset] of registry.datasets.entries()) {
-      const row: Record<string, unknown> = {
+      const row: ListRow = {
         tag: dataset.tag,
         description: dataset.description,
         gsd: dataset.gsd,
         licence: dataset.licence,
       };
-      if (opts.checkFiles) {
-        const resolved = await resolveDataset(cliStorage(), registry, index);
-        const checks = await checkFiles(cliStorage(), resolved.files);
-        const bad = checks.filter((check) => check.status !== 'ok');
-        problems += bad.length;
-        row.files = checks.length;
-        row.bytes = checks.reduce((sum, check) => sum + (check.size ?? 0), 0);
-        row.problems = bad.map((check) =>
+      if (!opts.checkFiles) {
+        rows.push(row);
+        continue;
+      }
+      let resolved;
+      try {
+        resolved = await resolveDataset(cliStorage(), registry, index);
+      } catch (error) {
+        // a list that matches nothing is this dataset's problem: report it and check the others
+        if (!(error instanceof RegistryError)) throw error;
+        problems += 1;
+        rows.push({ ...row, files: 0, bytes: 0, problems: [error.message] });
+        continue;
+      }
+      const checks = await checkFiles(cliStorage(), resolved.files);
+      const bad = checks.filter((check) => check.status !== 'ok');
+      problems += bad.length;
+      rows.push({
+        ...row,
+        files: checks.length,
+        bytes: checks.reduce((sum, check) => sum + (check.size ?? 0), 0),
+        problems: bad.map((check) =>
           check.status === 'missing'
             ? `${check.file.uri}: missing`
             : `${check.file.uri}: ${check.size} bytes, the registry records ${check.file.size}`,
-        );
-      }
-      rows.push(row);
+        ),
+      });
     }
     if (opts.json) {
       process.stdout.write(JSON.stringify({ registry: registry.uri, datasets: rows }) + '\n');
     } else {
-      const width = Math.max(3, ...rows.map((row) => String(row.tag).length));
+      const width = Math.max(3, ...rows.map((row) => row.tag.length));
       for (const row of rows) {
+        const found = row.problems?.length ? `, ${row.problems.length} problems` : ', all present';
         const files =
-          row.files === undefined
-            ? ''
-            : `  ${String(row.files)} files, ${megabytes(row.bytes as number)}${(row.problems as string[]).length ? `, ${(row.problems as string[]).length} problems` : ', all present'}`;
+          row.files === undefined ? '' : `  ${row.files} files, ${megabytes(row.bytes ?? 0)}${found}`;
         process.stdout.write(
-          `${String(row.tag).padEnd(width)}  ${String(row.gsd)} m  ${String(row.licence)}  ${String(row.description)}${files}\n`,
+          `${row.tag.padEnd(width)}  ${row.gsd} m  ${row.licence}  ${row.description}${files}\n`,
         );
-        for (const problem of (row.problems as string[] | undefined) ?? [])
-          process.stdout.write(`  ${problem}\n`);
+        for (const problem of row.problems ?? []) process.stdout.write(`  ${problem}\n`);
       }
     }
     if (problems > 0)
-      throw new ReportedFailure(`${problems} file${problems === 1 ? '' : 's'} missing or of the wrong size`);
+      throw new ReportedFailure(
+        `${problems} problem${problems === 1 ? '' : 's'}: files missing, of the wrong size, or lists that match nothing`,
+      );
   });
 
 interface ShowOptions {

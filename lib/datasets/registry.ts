@@ -38,12 +38,21 @@ const fileLocation = z
   .refine((value) => !/^s3:/i.test(value) || S3_URI.test(value), {
     error: 'expected a local path or glob, an s3://bucket/key URI or glob, or an http(s) URL',
   })
-  .refine((value) => !isHttpUri(value) || !GLOB_CHARS.test(new URL(value).pathname), {
+  .refine((value) => !isHttpUri(value) || !GLOB_CHARS.test(urlPath(value)), {
     error: 'expected an http(s) URL without glob characters (a web server cannot be listed)',
   })
   .describe(
     'A local path, directory or glob (relative to the registry file), an s3:// key, prefix or glob, or one http(s) URL.',
   );
+
+/** The path of an http(s) URL (the whole text when it does not parse: then the URL check reports it). */
+function urlPath(value: string): string {
+  try {
+    return new URL(value).pathname;
+  } catch {
+    return value;
+  }
+}
 
 const fileList = z
   .union([fileLocation, z.array(fileLocation).min(1)])

@@ -271,7 +271,7 @@ datasets:
         ['gone', 2, 2],
       ],
     );
-    assert.match(list.stderr, /2 files missing or of the wrong size/);
+    assert.match(list.stderr, /2 problems: files missing, of the wrong size, or lists that match nothing/);
 
     const text = await geobatch(['datasets', 'list'], { env, cwd: dir });
     assert.equal(text.code, 0, text.stderr);
@@ -292,6 +292,32 @@ datasets:
     assert.match(
       bad.stderr,
       /bad\.yaml: datasets\[0\]\.gsd: expected a number > 0 but got 'fine' \(line 4\)/,
+    );
+
+    const entry = (tag: string, images: string): string =>
+      `  - { tag: ${tag}, description: d, images: '${images}', gsd: 1, licence: MIT, source: https://example.org/ }\n`;
+    await writeFile(
+      join(dir, 'partly.yaml'),
+      `version: 1\ndatasets:\n${entry('here', join(shared, 'cog/*.tif'))}${entry('empty', 'nothing/*.tif')}`,
+    );
+    const partly = await geobatch(
+      ['datasets', 'list', '--check-files', '--json', '--registry', join(dir, 'partly.yaml')],
+      {
+        env,
+      },
+    );
+    assert.equal(partly.code, 1);
+    const rows = (JSON.parse(partly.stdout) as typeof listed).datasets;
+    assert.deepEqual(
+      rows.map((row) => [row.tag, row.files, row.problems.length]),
+      [
+        ['here', 3, 0],
+        ['empty', 0, 1],
+      ],
+    );
+    assert.match(
+      rows[1]!.problems[0]!,
+      /partly\.yaml: datasets\[1\]\.images\[0\]: 'nothing\/\*\.tif' matched no files .*\(line 4\)$/,
     );
 
     const show = await geobatch(['datasets', 'show', 'spacenet-sample', '--json'], { env });
