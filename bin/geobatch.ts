@@ -7,6 +7,7 @@ import { cancelCommand } from '../lib/cli/cancel.js';
 import { chipCommand } from '../lib/cli/chip.js';
 import { cpCommand, syncCommand } from '../lib/cli/cp.js';
 import { datasetCommand } from '../lib/cli/dataset.js';
+import { datasetsCommand } from '../lib/cli/datasets.js';
 import { demoDataCommand } from '../lib/cli/demo-data.js';
 import { evalCommand } from '../lib/cli/eval.js';
 import { handleError } from '../lib/cli/errors.js';
@@ -44,6 +45,7 @@ for (const command of [
   labelsCommand,
   chipCommand,
   datasetCommand,
+  datasetsCommand,
   trainCommand,
   evalCommand,
   predictCommand,

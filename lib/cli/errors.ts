@@ -60,6 +60,7 @@ const userErrorNames = new Set([
   'PredictError',
   'EvalError',
   'StacError',
+  'RegistryError',
 ]);
 
 export interface HandledError {

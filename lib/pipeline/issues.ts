@@ -154,16 +154,32 @@ export function schemaAt(
   return isJsonSchema(next) ? schemaAt(next, rest, root) : undefined;
 }
 
-/** `schema` when it has properties, else its one branch (of anyOf/oneOf) that has them: the mapping form of a union. */
-function objectBranch(schema: JsonSchema): JsonSchema | undefined {
+/**
+ * `schema` when it has properties, else the branch (of anyOf/oneOf) with properties that `value`
+ * fits best: the most of its keys known, then one where `unknown` is close to a known key (the
+ * mapping forms of a union, e.g. `{ stac, asset }` and `{ dataset, files }`).
+ */
+function objectBranch(
+  schema: JsonSchema,
+  value: unknown,
+  unknown: readonly string[],
+): JsonSchema | undefined {
   if (isJsonSchema(schema.properties)) return schema;
+  const given = isJsonSchema(value) ? Object.keys(value) : [];
+  let best: { branch: JsonSchema; score: number } | undefined;
   for (const keyword of ['anyOf', 'oneOf']) {
     const branches = schema[keyword];
     if (!Array.isArray(branches)) continue;
-    const objects = branches.filter((b): b is JsonSchema => isJsonSchema(b) && isJsonSchema(b.properties));
-    if (objects.length === 1) return objects[0];
+    for (const branch of branches) {
+      if (!isJsonSchema(branch) || !isJsonSchema(branch.properties)) continue;
+      const names = Object.keys(branch.properties);
+      const known = given.filter((key) => names.includes(key)).length;
+      const close = unknown.some((key) => didYouMean(key, names) !== undefined) ? 1 : 0;
+      const score = known * 2 + close;
+      if (best === undefined || score > best.score) best = { branch, score };
+    }
   }
-  return undefined;
+  return best?.branch;
 }
 
 function literal(value: unknown): string {
@@ -312,7 +328,7 @@ export function zodIssuesToDrafts(issues: readonly ZodIssue[], context: IssueCon
 
     switch (issue.code) {
       case 'unrecognized_keys': {
-        const object = leaf && objectBranch(leaf);
+        const object = leaf && objectBranch(leaf, value, issue.keys);
         const properties = object && isJsonSchema(object.properties) ? Object.keys(object.properties) : [];
         for (const key of issue.keys) {
           const hint = didYouMean(key, properties);

@@ -29,8 +29,11 @@ export interface ParsedPipeline {
   readonly source: PipelineSource;
 }
 
-/** Finds the node of a path in a YAML document, and the key that names it. */
-class YamlSource implements PipelineSource {
+/**
+ * Finds the node of a path in a YAML document, and the key that names it (also used by other YAML
+ * files validated the same way, e.g. the dataset registry).
+ */
+export class YamlSource implements PipelineSource {
   constructor(
     readonly fileName: string,
     private readonly doc: Document,

@@ -85,6 +85,33 @@ const stacInput = z
 /** An input set given as a STAC ItemCollection file. */
 export type StacInputSpec = z.output<typeof stacInput>;
 
+const datasetInput = z
+  .object({
+    dataset: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, {
+        error:
+          'expected a dataset tag (a lowercase letter or digit, then up to 63 lowercase letters, digits, ., _ or -)',
+      })
+      .describe('The tag of a dataset in the registry (datasets.yaml).'),
+    files: z
+      .enum(['images', 'labels', 'masks'])
+      .default('images')
+      .describe("Which of the dataset's file lists are the items. Default: images."),
+    registry: location
+      .optional()
+      .describe(
+        'The registry file: a local path relative to the pipeline file, an s3:// URI or an https:// URL. Default: $GEOBATCH_DATASETS, else ./datasets.yaml in the working directory.',
+      ),
+  })
+  .strict()
+  .describe(
+    "A registered dataset's files as items (read from the registry when the run is planned; the plan records the files): one item per file, its id the file stem.",
+  );
+
+/** An input set given as a dataset of the registry. */
+export type DatasetInputSpec = z.output<typeof datasetInput>;
+
 // One flat union, so that an error inside one form (a number in a list, a bad `stac:`) is reported
 // at its own path rather than as "none of the forms matched".
 const inputSet = z
@@ -92,13 +119,14 @@ const inputSet = z
     location.describe('One local path, glob, or s3:// prefix or glob.'),
     z.array(location.describe('A local path, glob, or s3:// prefix or glob.')).min(1),
     stacInput,
+    datasetInput,
   ])
   .transform((value) => (typeof value === 'string' ? [value] : value))
   .describe(
-    'Where the items of this input set are: local paths or globs (relative to the pipeline file) and s3:// prefixes or globs, one item per matching file; or { stac: items.json, asset: key }, one item per STAC Item.',
+    'Where the items of this input set are: local paths or globs (relative to the pipeline file) and s3:// prefixes or globs, one item per matching file; or { stac: items.json, asset: key }, one item per STAC Item; or { dataset: tag, files: images }, the files of a registered dataset.',
   );
 
-/** One input set as validated: a list of patterns, or a STAC ItemCollection file. */
+/** One input set as validated: a list of patterns, a STAC ItemCollection file, or a registered dataset. */
 export type InputSetSpec = z.output<typeof inputSet>;
 
 /** True when an input set is a STAC ItemCollection file (`{ stac: ... }`). */
@@ -107,8 +135,14 @@ export function isStacInput(input: InputSetSpec): input is StacInputSpec {
   return !Array.isArray(input) && 'stac' in input;
 }
 
-/** What an input set names, for messages: its patterns, or `stac <file> (asset <key>)`. */
+/** True when an input set names a dataset of the registry (`{ dataset: tag }`). */
+export function isDatasetInput(input: InputSetSpec): input is DatasetInputSpec {
+  return !Array.isArray(input) && 'dataset' in input;
+}
+
+/** What an input set names, for messages: its patterns, `stac <file> (asset <key>)` or `dataset <tag> (<files>)`. */
 export function describeInputSet(input: InputSetSpec): string {
+  if (isDatasetInput(input)) return `dataset ${input.dataset} (${input.files})`;
   if (!isStacInput(input)) return input.join(', ');
   return `stac ${input.stac}${input.asset === undefined ? '' : ` (asset ${input.asset})`}`;
 }

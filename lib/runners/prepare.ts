@@ -5,8 +5,11 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { compilePipeline, parsePipeline, PipelineError } from '../pipeline/index.js';
-import { isStacInput } from '../pipeline/index.js';
-import type { PipelineSource, PipelineSpec, StacInputSpec } from '../pipeline/index.js';
+import { isDatasetInput, isStacInput } from '../pipeline/index.js';
+import type { DatasetInputSpec, PipelineSource, PipelineSpec, StacInputSpec } from '../pipeline/index.js';
+import { RegistryError } from '../datasets/errors.js';
+import { datasetInputItems, resolveRegistryName } from '../datasets/files.js';
+import { findDataset, locateRegistry, readRegistry } from '../datasets/registry.js';
 import type { Item, JobGraph } from '../pipeline/types.js';
 import { StacError } from '../stac/errors.js';
 import { expandStacInput } from '../stac/inputs.js';
@@ -65,6 +68,10 @@ export async function loadPipeline(storage: Storage, fileArg: string): Promise<L
       );
       continue;
     }
+    if (isDatasetInput(patterns)) {
+      items[name] = await expandDatasetSet(storage, patterns, file, ['inputs', name], source, fileArg);
+      continue;
+    }
     const list: readonly string[] = patterns;
     try {
       items[name] = await expandInputs(list, storage, { baseDir, label: `inputs.${name}` });
@@ -113,6 +120,35 @@ async function expandStacSet(
     if (!(error instanceof StorageError) && !(error instanceof StacError)) throw error;
     const position = source.locate(path, 'value');
     throw new PipelineError([{ path: path.join('.'), message: error.message, ...(position ?? {}) }], fileArg);
+  }
+}
+
+/**
+ * The items of a `{ dataset: tag }` input set, read from the registry now (the plan records them,
+ * so a run does not depend on the registry later). A missing registry, an unknown tag or a list
+ * that matches nothing is a PipelineError at the input's line, carrying the registry's own message.
+ */
+async function expandDatasetSet(
+  storage: Storage,
+  input: DatasetInputSpec,
+  pipelineFile: string,
+  path: readonly (string | number)[],
+  source: PipelineSource,
+  fileArg: string,
+): Promise<InputItem[]> {
+  try {
+    const registryUri =
+      input.registry === undefined
+        ? locateRegistry(undefined)
+        : resolveRegistryName(input.registry, pipelineFile);
+    const registry = await readRegistry(storage, registryUri);
+    const { index } = findDataset(registry, input.dataset);
+    return await datasetInputItems(storage, registry, index, input.files);
+  } catch (error) {
+    if (!(error instanceof StorageError) && !(error instanceof RegistryError)) throw error;
+    const at = [...path, 'dataset'];
+    const position = source.locate(at, 'value');
+    throw new PipelineError([{ path: at.join('.'), message: error.message, ...(position ?? {}) }], fileArg);
   }
 }
 

@@ -217,7 +217,7 @@ async function localKind(path: string): Promise<'file' | 'directory' | undefined
 }
 
 /** Ids from file stems, in the order of `uris`: the first of a stem keeps it, later ones get `-2`, `-3`... */
-function assignIds(uris: readonly string[]): InputItem[] {
+export function assignIds(uris: readonly string[]): InputItem[] {
   const stems = uris.map((uri) => safeStem(basenameUri(uri)));
   // Case-insensitive, so that ids stay distinct as file names on macOS and Windows.
   const natural = new Set(stems.map((stem) => stem.toLowerCase()));
