@@ -833,17 +833,21 @@ async function writePart(run: SceneRun, part: PredictPart, computed: Computed): 
   let chunks: Omit<ClassChunk, 'uri'>[] | undefined;
   if (sources.kind === 'segmentation') {
     data = `${run.id}.${tag}.classes.gz`;
-    const bodies: Buffer[] = [];
-    chunks = [];
+    const written: Omit<ClassChunk, 'uri'>[] = [];
+    const rowFiles = sources.chunks;
     let offset = 0;
-    for (const c of sources.chunks) {
-      const body = await storage.read(c.uri, io);
-      chunks.push({ top: c.top, bottom: c.bottom, offset, length: body.length });
-      bodies.push(body);
-      offset += body.length;
+    // gzip members one after another, streamed (a part of many rows holds many); the record
+    // says where each starts
+    async function* members(): AsyncGenerator<Uint8Array> {
+      for (const c of rowFiles) {
+        const body = await storage.read(c.uri, io);
+        written.push({ top: c.top, bottom: c.bottom, offset, length: body.length });
+        offset += body.length;
+        yield body;
+      }
     }
-    // gzip members one after another; the record says where each starts
-    await storage.writeAtomic(joinUri(run.out, data), Buffer.concat(bodies), io);
+    await storage.writeAtomic(joinUri(run.out, data), members(), io);
+    chunks = written;
   } else {
     data = `${run.id}.${tag}.${task === 'detection' ? 'raw' : 'scores'}.json`;
     const items: unknown[] = [];
