@@ -34,21 +34,29 @@ function tent(n: number): Float64Array {
   return out;
 }
 
-interface OpenRow {
-  /** Weighted logit sums, pixel-major: [x * channels + c]. */
+/** Pixels across one piece of an open row. */
+const PIECE = 512;
+
+interface Piece {
+  /** Weighted logit sums, pixel-major from the piece's left: [x * channels + c]. */
   readonly sums: Float32Array;
   /** Sum of the weights that reached each pixel (0 = no window covered it). */
   readonly weights: Float32Array;
 }
 
+/** An open row, in pieces of {@link PIECE} pixels across, each made when a window first reaches it. */
+type OpenRow = (Piece | undefined)[];
+
 /**
  * Accumulates window logits over a scene, in rows of windows, top to bottom.
  *
  * Memory: only open rows are held — from the first row not yet taken to the lowest window
- * bottom added so far — each `width * (channels + 1) * 4` bytes. A caller that adds a row of
- * windows and then takes up to the next row's top keeps at most window-height rows open
- * (window height + one row step if it takes a row late), e.g. 640 rows x 40,000 px x (3 + 1)
- * channels x 4 B = 410 MB is the worst case of a 640 px 2-class model on a 40,000 px scene.
+ * bottom added so far — each up to `width * (channels + 1) * 4` bytes, in pieces of 512 px
+ * across. A caller that adds a row of windows and then takes up to the next row's top keeps at
+ * most window-height rows open; one that also takes the finished rows' left part as the row's
+ * windows go right ({@link takeLeft}) holds full-width rows only where the next row of windows
+ * overlaps this one, e.g. 26 rows x 40,000 px x (4 + 1) x 4 B = 21 MB for a 128 px window with
+ * 20 % overlap and 3 classes (instead of 128 rows, 102 MB).
  *
  * Pixels no window covered get class 0.
  */
@@ -58,8 +66,10 @@ export class LogitBlender {
   private readonly channels: number;
   private readonly mode: BlendMode;
   private top = 0;
+  /** Columns [0, left) of rows [top, leftBottom) are taken already (by {@link takeLeft}). */
+  private left = 0;
+  private leftBottom = 0;
   private readonly open = new Map<number, OpenRow>();
-  private readonly spare: OpenRow[] = [];
 
   constructor(options: BlendOptions) {
     const { width, height, channels, mode } = options;
@@ -123,6 +133,11 @@ export class LogitBlender {
         `Expected window ${JSON.stringify(window)} to start at row ${this.top} or below, since rows up to ${this.top} are already taken`,
       );
     }
+    if (this.left > 0 && y0 < this.leftBottom && x0 < this.left) {
+      throw new PredictError(
+        `Expected window ${JSON.stringify(window)} to start at column ${this.left} or right of it, since columns up to ${this.left} of rows ${this.top}..${this.leftBottom} are already taken`,
+      );
+    }
     const w = x1 - x0;
     const h = y1 - y0;
     const C = this.channels;
@@ -136,15 +151,22 @@ export class LogitBlender {
     const plane = h * w;
     for (let j = 0; j < h; j++) {
       const row = this.row(y0 + j);
-      const { sums, weights } = row;
       const ry = wy ? wy[j]! : 1;
-      for (let i = 0; i < w; i++) weights[x0 + i]! += wx ? ry * wx[i]! : 1;
-      for (let c = 0; c < C; c++) {
-        const from = c * plane + j * w;
-        if (wx) {
-          for (let i = 0; i < w; i++) sums[(x0 + i) * C + c]! += ry * wx[i]! * logits[from + i]!;
-        } else {
-          for (let i = 0; i < w; i++) sums[(x0 + i) * C + c]! += logits[from + i]!;
+      for (let k = Math.floor(x0 / PIECE); k * PIECE < x1; k++) {
+        const { sums, weights } = this.piece(row, k);
+        const base = k * PIECE;
+        // window columns [a, b) fall in this piece
+        const a = Math.max(x0, base) - x0;
+        const b = Math.min(x1, base + PIECE) - x0;
+        const at = x0 - base;
+        for (let i = a; i < b; i++) weights[at + i]! += wx ? ry * wx[i]! : 1;
+        for (let c = 0; c < C; c++) {
+          const from = c * plane + j * w;
+          if (wx) {
+            for (let i = a; i < b; i++) sums[(at + i) * C + c]! += ry * wx[i]! * logits[from + i]!;
+          } else {
+            for (let i = a; i < b; i++) sums[(at + i) * C + c]! += logits[from + i]!;
+          }
         }
       }
     }
@@ -163,48 +185,111 @@ export class LogitBlender {
         `Expected take(bottom) with an integer bottom in [${top}, ${this.height}] (rows are taken in order and rows up to ${top} are already taken) but received ${String(bottom)}`,
       );
     }
-    const W = this.width;
+    if (this.left > 0) {
+      throw new PredictError(
+        `Expected takeLeft(${this.leftBottom}, ...) to reach the scene's right edge (${this.width}) before take(${bottom}); it reached column ${this.left}`,
+      );
+    }
+    const classes = new Uint8Array((bottom - top) * this.width);
+    this.argmax(top, bottom, 0, this.width, classes, this.width);
+    for (let y = top; y < bottom; y++) this.open.delete(y);
+    this.top = bottom;
+    return { top, bottom, classes };
+  }
+
+  /**
+   * Argmax of columns [left, right) of pixel rows [top, bottom), where `left` is where the
+   * previous takeLeft of these rows ended (0 at first), and no later window may touch them;
+   * releases the pieces of those rows wholly left of `right`. When `right` reaches the width the
+   * rows are taken, as by {@link take}. Between takeLeft(bottom, ...) calls `bottom` stays the
+   * same. `classes` is row-major, (bottom - top) x (right - left).
+   */
+  takeLeft(
+    bottom: number,
+    right: number,
+  ): { readonly top: number; readonly bottom: number; readonly left: number; readonly classes: Uint8Array } {
+    const top = this.top;
+    const left = this.left;
+    if (
+      !Number.isInteger(bottom) ||
+      bottom < top ||
+      bottom > this.height ||
+      (left > 0 && bottom !== this.leftBottom)
+    ) {
+      throw new PredictError(
+        `Expected takeLeft(bottom, right) with an integer bottom ${left > 0 ? `of ${this.leftBottom} (columns up to ${left} of those rows are taken)` : `in [${top}, ${this.height}]`} but received ${String(bottom)}`,
+      );
+    }
+    if (!Number.isInteger(right) || right < left || right > this.width) {
+      throw new PredictError(
+        `Expected takeLeft(bottom, right) with an integer right in [${left}, ${this.width}] but received ${String(right)}`,
+      );
+    }
+    const classes = new Uint8Array((bottom - top) * (right - left));
+    this.argmax(top, bottom, left, right, classes, right - left);
+    if (right === this.width) {
+      for (let y = top; y < bottom; y++) this.open.delete(y);
+      this.top = bottom;
+      this.left = 0;
+      this.leftBottom = 0;
+    } else {
+      const done = Math.floor(right / PIECE);
+      for (let y = top; y < bottom; y++) {
+        const row = this.open.get(y);
+        if (row) for (let k = Math.floor(left / PIECE); k < done && k < row.length; k++) row[k] = undefined;
+      }
+      this.left = right;
+      this.leftBottom = bottom;
+    }
+    return { top, bottom, left, classes };
+  }
+
+  /** Channel argmax of columns [x0, x1) of rows [y0, y1) into `classes` (row stride `stride`, from (x0, y0)). */
+  private argmax(y0: number, y1: number, x0: number, x1: number, classes: Uint8Array, stride: number): void {
     const C = this.channels;
-    const classes = new Uint8Array((bottom - top) * W);
-    for (let y = top; y < bottom; y++) {
+    for (let y = y0; y < y1; y++) {
       const row = this.open.get(y);
       if (!row) continue;
-      const { sums, weights } = row;
-      const out = (y - top) * W;
-      for (let x = 0; x < W; x++) {
-        if (weights[x] === 0) continue;
-        let best = 0;
-        let value = sums[x * C]!;
-        for (let c = 1; c < C; c++) {
-          const v = sums[x * C + c]!;
-          if (v > value) {
-            value = v;
-            best = c;
+      const out = (y - y0) * stride - x0;
+      for (let k = Math.floor(x0 / PIECE); k * PIECE < x1; k++) {
+        const piece = row[k];
+        if (!piece) continue;
+        const { sums, weights } = piece;
+        const base = k * PIECE;
+        const end = Math.min(x1, base + PIECE);
+        for (let x = Math.max(x0, base); x < end; x++) {
+          const i = x - base;
+          if (weights[i] === 0) continue;
+          let best = 0;
+          let value = sums[i * C]!;
+          for (let c = 1; c < C; c++) {
+            const v = sums[i * C + c]!;
+            if (v > value) {
+              value = v;
+              best = c;
+            }
           }
+          classes[out + x] = best;
         }
-        classes[out + x] = best;
       }
-      this.open.delete(y);
-      this.spare.push(row);
     }
-    this.top = bottom;
-    // Spare rows beyond what is open are not needed again soon.
-    if (this.spare.length > this.open.size) this.spare.length = this.open.size;
-    return { top, bottom, classes };
   }
 
   private row(y: number): OpenRow {
     let row = this.open.get(y);
     if (row) return row;
-    row = this.spare.pop();
-    if (row) {
-      row.sums.fill(0);
-      row.weights.fill(0);
-    } else {
-      row = { sums: new Float32Array(this.width * this.channels), weights: new Float32Array(this.width) };
-    }
+    row = [];
     this.open.set(y, row);
     return row;
+  }
+
+  private piece(row: OpenRow, k: number): Piece {
+    let piece = row[k];
+    if (piece) return piece;
+    const n = Math.min(PIECE, this.width - k * PIECE);
+    piece = { sums: new Float32Array(n * this.channels), weights: new Float32Array(n) };
+    row[k] = piece;
+    return piece;
   }
 }
 

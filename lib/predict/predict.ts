@@ -38,6 +38,9 @@ import { openRaster } from '../raster/reader.js';
 import type { Storage } from '../storage/types.js';
 import { basenameUri, joinUri, parseUri } from '../storage/uri.js';
 
+/** Most bytes of decoded scene rows in one span of the reader (JPEG, PNG, local 8-bit RGB TIFFs). */
+const SPAN_BYTES = 16 * 2 ** 20;
+
 /** One of `count` tasks a scene's rows of windows are split into, 0-based. */
 export interface PredictPart {
   readonly index: number;
@@ -251,6 +254,9 @@ async function openScene(
   try {
     const tiff = isTiffName(uri);
     const rows = await openChipRows(storage, uri, {
+      // spans of one row of windows at 40,000 px: the span being cut and the next one decoding
+      // are held at once (chip slice's 64 MiB spans are for its encoding workers)
+      bandBytes: SPAN_BYTES,
       ...(tiff && conversion.bands ? { bands: conversion.bands } : {}),
       ...(tiff && conversion.stretch ? { stretch: conversion.stretch } : {}),
       ...(signal ? { signal } : {}),
@@ -643,6 +649,17 @@ async function computeRows(
       const scored: ClassifiedWindow[] = [];
       const groups: SliceWindow[][] = [];
       for (let b = 0; b < valid.length; b += batch) groups.push(valid.slice(b, b + batch));
+      // segmentation: the row's finished pixel rows [top, final), argmaxed from the left as the
+      // windows go right, so that only where the next row of windows overlaps is held full width
+      const finished = blender ? new Uint8Array((row.final - row.top) * rows.width) : undefined;
+      const takeLeft = (right: number): void => {
+        const got = blender!.takeLeft(row.final, right);
+        const n = right - got.left;
+        if (n === 0) return;
+        for (let y = 0; y < got.bottom - got.top; y++) {
+          finished!.set(got.classes.subarray(y * n, (y + 1) * n), y * rows.width + got.left);
+        }
+      };
       for (let g = 0; g < groups.length; g += inFlight) {
         const wave = groups.slice(g, g + inFlight);
         // runs in flight at once; results are taken in window order (blending sums in one order)
@@ -703,12 +720,22 @@ async function computeRows(
             });
           }
         }
+        if (blender) {
+          const next = (g + wave.length) * batch;
+          takeLeft(next < valid.length ? valid[next]![0] : rows.width);
+        }
       }
       let body: Buffer | string;
       if (task === 'segmentation') {
-        const got = takeTo(row.final);
+        if (valid.length === 0) takeLeft(rows.width);
         if (seed) continue;
-        const out = classRows(rows, isNodata, row, got, loaded);
+        const out = classRows(
+          rows,
+          isNodata,
+          row,
+          { top: row.top, bottom: row.final, classes: finished! },
+          loaded,
+        );
         body = gzipSync(out);
       } else if (task === 'detection') {
         body = JSON.stringify(raw);
@@ -806,17 +833,21 @@ async function writePart(run: SceneRun, part: PredictPart, computed: Computed): 
   let chunks: Omit<ClassChunk, 'uri'>[] | undefined;
   if (sources.kind === 'segmentation') {
     data = `${run.id}.${tag}.classes.gz`;
-    const bodies: Buffer[] = [];
-    chunks = [];
+    const written: Omit<ClassChunk, 'uri'>[] = [];
+    const rowFiles = sources.chunks;
     let offset = 0;
-    for (const c of sources.chunks) {
-      const body = await storage.read(c.uri, io);
-      chunks.push({ top: c.top, bottom: c.bottom, offset, length: body.length });
-      bodies.push(body);
-      offset += body.length;
+    // gzip members one after another, streamed (a part of many rows holds many); the record
+    // says where each starts
+    async function* members(): AsyncGenerator<Uint8Array> {
+      for (const c of rowFiles) {
+        const body = await storage.read(c.uri, io);
+        written.push({ top: c.top, bottom: c.bottom, offset, length: body.length });
+        offset += body.length;
+        yield body;
+      }
     }
-    // gzip members one after another; the record says where each starts
-    await storage.writeAtomic(joinUri(run.out, data), Buffer.concat(bodies), io);
+    await storage.writeAtomic(joinUri(run.out, data), members(), io);
+    chunks = written;
   } else {
     data = `${run.id}.${tag}.${task === 'detection' ? 'raw' : 'scores'}.json`;
     const items: unknown[] = [];

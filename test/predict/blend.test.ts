@@ -353,3 +353,46 @@ describe(
     });
   },
 );
+
+describe('LogitBlender: taking the finished rows from the left (takeLeft)', () => {
+  it('rows taken from the left as each row of windows goes right give the one-pass raster, across 512 px pieces', () => {
+    const [width, height, channels] = [1100, 70, 3];
+    const windows = sliceWindows(width, height, 64, 0.25);
+    const scene = sceneLogits(width, height, channels, 11);
+    const want = onePass(scene, width, height, channels);
+    for (const mode of ['average', 'edge'] as const) {
+      const blender = new LogitBlender({ width, height, channels, mode });
+      const rows = [...new Set(windows.map((w) => w[1]))];
+      const classes = new Uint8Array(width * height);
+      rows.forEach((y0, r) => {
+        const final = rows[r + 1] ?? height;
+        const row = windows.filter((v) => v[1] === y0);
+        for (let b = 0; b < row.length; b += 3) {
+          for (const w of row.slice(b, b + 3)) blender.add(w, crop(scene, width, height, channels, w));
+          const right = row[b + 3]?.[0] ?? width;
+          const got = blender.takeLeft(final, right);
+          const n = right - got.left;
+          assert.equal(got.classes.length, (got.bottom - got.top) * n);
+          for (let y = got.top; y < got.bottom; y++) {
+            classes.set(got.classes.subarray((y - got.top) * n, (y - got.top + 1) * n), y * width + got.left);
+          }
+        }
+        assert.equal(blender.nextRow, final);
+      });
+      assert.deepEqual(classes, want, mode);
+      assert.equal(blender.openRows, 0);
+    }
+  });
+
+  it('refuses a window left of the columns taken, and take() before the rows reach the right edge', () => {
+    const blender = new LogitBlender({ width: 8, height: 4, channels: 2, mode: 'average' });
+    blender.add([0, 0, 4, 4], new Float32Array(2 * 16));
+    blender.takeLeft(2, 3);
+    assert.throws(() => blender.add([2, 0, 6, 4], new Float32Array(2 * 16)), PredictError);
+    assert.throws(() => blender.take(2), PredictError);
+    assert.throws(() => blender.takeLeft(3, 5), PredictError);
+    blender.add([4, 0, 8, 4], new Float32Array(2 * 16));
+    assert.equal(blender.takeLeft(2, 8).classes.length, 2 * 5);
+    assert.equal(blender.nextRow, 2);
+  });
+});
