@@ -84,6 +84,12 @@ export const predictParams = z
       .describe(
         "Segmentation: blending of overlapping logits; edge: a weight that falls off to the window's edge.",
       ),
+    lowMemory: z
+      .boolean()
+      .default(false)
+      .describe(
+        'ONNX Runtime without its CPU memory arena: about a third less memory, about a fifth slower (a 40,000 px U-Net scene: 487 vs 718 MiB).',
+      ),
     device: z
       .enum(['cpu', 'cuda'])
       .optional()

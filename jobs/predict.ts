@@ -96,6 +96,7 @@ export const predictJob: JobModule<PredictJobParams> = {
       ...(params.task ? { task: params.task } : {}),
       batch: params.batch,
       ...(params.device ? { device: params.device } : {}),
+      lowMemory: params.lowMemory,
       log: (line) => ctx.log.info(line),
       signal: ctx.signal,
     });

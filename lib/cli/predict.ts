@@ -20,6 +20,7 @@ interface PredictCliOptions {
   scoreThreshold?: number;
   blend?: 'average' | 'edge';
   device?: 'cpu' | 'cuda';
+  lowMemory: boolean;
   part?: { index: number; count: number };
   json: boolean;
 }
@@ -117,6 +118,11 @@ export const predictCommand = new Command('predict')
       'cuda',
     ]),
   )
+  .option(
+    '--low-memory',
+    'ONNX Runtime without its CPU memory arena: about a third less memory, about a fifth slower',
+    false,
+  )
   .option('--part <k/n>', 'compute only the k-th of n runs of rows of windows of each scene', partOption)
   .option('--json', 'print a JSON summary', false)
   .action(async (opts: PredictCliOptions) => {
@@ -152,6 +158,7 @@ export const predictCommand = new Command('predict')
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.batch ? { batch: opts.batch } : {}),
         ...(opts.device ? { device: opts.device } : {}),
+        lowMemory: opts.lowMemory,
         log,
         signal,
       });

@@ -70,6 +70,8 @@ export interface PredictOptions {
   readonly blend?: BlendMode;
   /** @default GEOBATCH_DEVICE, else 'cpu' */
   readonly device?: Device;
+  /** ONNX Runtime without its CPU memory arena: less memory, slower runs (see SessionOptions). @default false */
+  readonly lowMemory?: boolean;
   /** Only this part of the rows of windows (a task of a split item). */
   readonly part?: PredictPart;
   readonly signal?: AbortSignal;
@@ -128,7 +130,7 @@ export interface PredictSceneResult {
 export async function openPredictor(
   storage: Storage,
   model: string,
-  options: Pick<PredictOptions, 'task' | 'batch' | 'device' | 'signal' | 'log'> = {},
+  options: Pick<PredictOptions, 'task' | 'batch' | 'device' | 'lowMemory' | 'signal' | 'log'> = {},
 ): Promise<Predictor> {
   const loaded = await readBundle(storage, model, options.signal ? { signal: options.signal } : {});
   if (options.task) expectTask(loaded, options.task, `predict --task ${options.task}`);
@@ -136,6 +138,7 @@ export async function openPredictor(
     // the detection export takes one image per run; the others batch when the axis is dynamic
     batch: loaded.bundle.task === 'detection' ? 1 : (options.batch ?? 8),
     ...(options.device ? { device: options.device } : {}),
+    ...(options.lowMemory ? { memoryArena: false } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });

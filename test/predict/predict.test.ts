@@ -256,15 +256,21 @@ describe('segmentation', () => {
     assert.ok(sample[1]! <= corners[0]![1] + 1e-9 && sample[1]! >= corners[1]![1] - 1e-9);
   });
 
-  test('3 parts joined give the class raster of one pass (each part blends the windows overlapping its rows)', async () => {
+  test('3 parts joined give the class raster of one pass (each part blends the windows overlapping its rows), with or without the memory arena', async () => {
     const scene = await writeScene(join(dir, 'segparts.tif'), 200, 420, { seed: 9 });
     const one = join(dir, 'segparts-one');
     const split = join(dir, 'segparts-split');
     const options = { model: segmentation, blend: 'edge' } as const;
     const whole = await predictScene(storage, scene, { ...options, out: one });
     assert.ok(whole.rows >= 4, `${whole.rows} rows`);
+    // the parts also run without ORT's memory arena (lowMemory): the outputs must not change
     for (const index of [1, 2, 0]) {
-      await predictScene(storage, scene, { ...options, out: split, part: { index, count: 3 } });
+      await predictScene(storage, scene, {
+        ...options,
+        out: split,
+        part: { index, count: 3 },
+        lowMemory: true,
+      });
     }
     assert.deepEqual(
       await readFile(join(split, 'segparts.classes.tif')),
