@@ -72,15 +72,30 @@ export const labelsOsmJob: JobModule<JobParams<'labels-osm'>> = {
           `${where}.chips: stage '${params.chips}' runs job '${chipStage.job}', which writes no chips.geojson (expected a stage of job chip or chip-grid)`,
         );
       }
+      // a split chip stage (tasksPerItem: N) writes one footprints file per part, in chip order
+      const n = chipStage.tasksPerItem;
+      const names =
+        n > 1
+          ? Array.from({ length: n }, (_, k) => [
+              `chips.part-${k + 1}-of-${n}.geojson`,
+              `annotations.part-${k + 1}-of-${n}.json`,
+            ])
+          : [['chips.geojson', 'annotations.json']];
       for (const { item } of scenes) {
-        const uri = joinUri(ctx.run.stageUri(params.chips), item.id, 'chips.geojson');
-        if (!(await ctx.storage.exists(uri, io))) {
-          throw new LabelError(
-            `${where}.chips: ${uri} does not exist (stage '${params.chips}' writes chips.geojson for georeferenced scenes with at least one chip)`,
-          );
+        const folder = joinUri(ctx.run.stageUri(params.chips), item.id);
+        const itemChips: OsmChip[] = [];
+        for (const [footprints, annotations] of names) {
+          const uri = joinUri(folder, footprints!);
+          if (await ctx.storage.exists(uri, io)) {
+            itemChips.push(...parseChipFootprints((await ctx.storage.read(uri, io)).toString('utf8'), uri));
+          } else if (!(await ctx.storage.exists(joinUri(folder, annotations!), io))) {
+            throw new LabelError(
+              `${where}.chips: ${uri} does not exist (stage '${params.chips}' writes chips.geojson beside annotations.json for each georeferenced scene)`,
+            );
+          }
+          // annotations without footprints: the chip job wrote no chips of this scene (or part)
         }
-        const text = (await ctx.storage.read(uri, io)).toString('utf8');
-        chips.push({ item: item.id, chips: parseChipFootprints(text, uri) });
+        chips.push({ item: item.id, chips: itemChips });
       }
     }
 

@@ -175,6 +175,36 @@ describe('labels-osm in a pipeline', { skip: osmiumSkip || gdalSkip }, () => {
     for (const c of coco.categories) assert.ok(Object.hasOwn(burn, c.name), c.name);
   });
 
+  it('reads the footprints of every part of a split chip stage', async () => {
+    const split = `stages:
+  chips:
+    job: chip
+    foreach: scenes
+    tasksPerItem: 3
+    params: { size: 300, overlap: 0, format: png }
+${osmStage()}`;
+    await writeFile(join(dir, 'split.yaml'), pipeline('split', split));
+    const r = await geobatch(['run', join(dir, 'split.yaml'), '--json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const runs = join(dir, 'runs/split');
+    const splitRun = join(
+      runs,
+      (await readdir(runs)).find((n) => n !== 'latest.json')!,
+    );
+    const parts = (await readdir(join(splitRun, 'chips/sample_geotiff'))).filter((n) =>
+      n.startsWith('chips.'),
+    );
+    assert.deepEqual(
+      parts.sort(),
+      [1, 2, 3].map((k) => `chips.part-${k}-of-3.geojson`),
+    );
+    const rows = async (uri: string): Promise<string[]> =>
+      (await readFile(uri, 'utf8')).trimEnd().split('\n').slice(1).sort();
+    const whole = await rows(join(run, 'osm/labels.csv'));
+    assert.equal(whole.length, 9);
+    assert.deepEqual(await rows(join(splitRun, 'osm/labels.csv')), whole);
+  });
+
   it('plans as one task on the CPU queue on Batch', () => {
     const parsed = parsePipeline(pipeline('osm', stages), 'osm.yaml');
     const graph = compilePipeline(
@@ -203,41 +233,63 @@ describe('labels-osm in a pipeline', { skip: osmiumSkip || gdalSkip }, () => {
     );
   });
 
-  for (const [name, body, message] of [
-    [
-      'a bad class filter',
-      `stages:\n  osm:\n    job: labels-osm\n    params: { osm: extract, images: scenes, classes: { road: 'highway=' } }\n`,
-      /stages\.osm\.params\.classes: class 'road': bad filter expression \\?"highway=\\?": empty value after '='/,
-    ],
-    [
-      'an unknown images set',
-      `stages:\n  osm:\n    job: labels-osm\n    params: { osm: extract, images: nope, classes: { building: 'building=*' } }\n`,
-      /stages\.osm\.params\.images: expected an input set of this pipeline \(scenes, extract\) but got 'nope'/,
-    ],
-    [
-      'a labels stage not listed under needs',
-      `stages:\n  osm:\n    job: labels-osm\n    params: { osm: extract, images: scenes, classes: { building: 'building=*' } }\n  masks:\n    job: mask\n    foreach: scenes\n    params: { labels: osm }\n`,
-      /stages\.masks\.params\.labels: stage 'osm' must finish first: add needs: \[osm\] to stage 'masks'/,
-    ],
-    [
-      'labels from a stage that writes none',
-      `stages:\n  chips:\n    job: chip\n    foreach: scenes\n  masks:\n    job: mask\n    foreach: scenes\n    needs: [chips]\n    params: { labels: chips }\n`,
-      /stages\.masks\.params\.labels: stage 'chips' runs job 'chip', which writes no labels per item \(expected an input set or a stage of job labels-osm\)/,
-    ],
-    [
-      'chips from a stage that is not a chip stage',
-      `stages:\n  m:\n    job: smoke\n    foreach: scenes\n  osm:\n    job: labels-osm\n    needs: [m]\n    params: { osm: extract, images: scenes, chips: m, classes: { building: 'building=*' } }\n`,
-      /stages\.osm\.params\.chips: stage 'm' runs job 'smoke', which writes no chips\.geojson \(expected a stage of job chip or chip-grid\)/,
-    ],
-  ] as const) {
-    it(`fails the task on ${name}`, async () => {
-      await writeFile(join(dir, 'bad.yaml'), pipeline('bad', body));
-      const r = await geobatch(['run', join(dir, 'bad.yaml'), '--json']);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stdout + r.stderr, message);
-      await rm(join(dir, 'runs', 'bad'), { recursive: true, force: true });
-    });
-  }
+  it('fails each task of bad params with one line naming the parameter', async () => {
+    // independent stages: each fails on its own params, the others still run
+    const body = `stages:
+  m:
+    job: smoke
+    foreach: scenes
+  osm:
+    job: labels-osm
+    params: { osm: extract, images: scenes, classes: { building: 'building=*' } }
+  'bad-class':
+    job: labels-osm
+    params: { osm: extract, images: scenes, classes: { road: 'highway=' } }
+  'bad-images':
+    job: labels-osm
+    params: { osm: extract, images: nope, classes: { building: 'building=*' } }
+  'bad-chips':
+    job: labels-osm
+    needs: [m]
+    params: { osm: extract, images: scenes, chips: m, classes: { building: 'building=*' } }
+  'not-needed':
+    job: mask
+    foreach: scenes
+    params: { labels: osm }
+  'no-labels':
+    job: mask
+    foreach: scenes
+    needs: [m]
+    params: { labels: m }
+`;
+    await writeFile(join(dir, 'bad.yaml'), pipeline('bad', body));
+    const r = await geobatch(['run', join(dir, 'bad.yaml'), '--json']);
+    assert.notEqual(r.code, 0);
+    const finished = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; failures?: { stage: string; error: string }[] })
+      .find((e) => e.type === 'run-finished');
+    assert.ok(finished?.failures, r.stdout + r.stderr);
+    const errors = Object.fromEntries(finished.failures.map((f) => [f.stage, f.error]));
+    const expected: Record<string, RegExp> = {
+      'bad-class':
+        /^stages\.bad-class\.params\.classes: class 'road': bad filter expression "highway=": empty value after '='/,
+      'bad-images':
+        /^stages\.bad-images\.params\.images: expected an input set of this pipeline \(scenes, extract\) but got 'nope'$/,
+      'bad-chips':
+        /^stages\.bad-chips\.params\.chips: stage 'm' runs job 'smoke', which writes no chips\.geojson \(expected a stage of job chip or chip-grid\)$/,
+      'not-needed':
+        /^stages\.not-needed\.params\.labels: stage 'osm' must finish first: add needs: \[osm\] to stage 'not-needed'$/,
+      'no-labels':
+        /^stages\.no-labels\.params\.labels: stage 'm' runs job 'smoke', which writes no labels per item \(expected an input set or a stage of job labels-osm\)$/,
+    };
+    assert.deepEqual(Object.keys(errors).sort(), Object.keys(expected).sort());
+    for (const [stage, message] of Object.entries(expected)) {
+      assert.ok(!errors[stage]!.includes('\n'), `${stage}: one line`);
+      assert.match(errors[stage]!, message);
+    }
+  });
 
   it('rejects a class that is not a filter when the pipeline is validated', async () => {
     await writeFile(
