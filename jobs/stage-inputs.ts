@@ -99,6 +99,15 @@ export function labelsFileFor(ctx: JobContext, set: string, item: Item): string 
     }
     return joinUri(ctx.run.stageUri(set), `${item.id}${extension}`);
   }
+  if (!ctx.run.graph.items[set]) {
+    const sets = Object.keys(ctx.run.graph.items).join(', ') || 'none';
+    const stages = ctx.run.graph.stages
+      .filter((s) => labelStageExtensions[s.job] !== undefined)
+      .map((s) => s.name);
+    throw new Error(
+      `stages.${ctx.stage}.params.labels: expected an input set (${sets})${stages.length ? ` or a labels-osm stage (${stages.join(', ')})` : ''} of this pipeline but got '${set}'`,
+    );
+  }
   const files = inputSetItems(ctx, set, 'labels');
   if (files.length === 1) return files[0]!.uri;
   const match = files.find((f) => f.id === item.id);

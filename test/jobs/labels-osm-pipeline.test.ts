@@ -242,21 +242,25 @@ ${osmStage()}`;
   osm:
     job: labels-osm
     params: { osm: extract, images: scenes, classes: { building: 'building=*' } }
-  'bad-class':
+  bad-class:
     job: labels-osm
     params: { osm: extract, images: scenes, classes: { road: 'highway=' } }
-  'bad-images':
+  bad-images:
     job: labels-osm
     params: { osm: extract, images: nope, classes: { building: 'building=*' } }
-  'bad-chips':
+  bad-chips:
     job: labels-osm
     needs: [m]
     params: { osm: extract, images: scenes, chips: m, classes: { building: 'building=*' } }
-  'not-needed':
+  not-needed:
     job: mask
     foreach: scenes
     params: { labels: osm }
-  'no-labels':
+  no-set:
+    job: mask
+    foreach: scenes
+    params: { labels: outlines }
+  no-labels:
     job: mask
     foreach: scenes
     needs: [m]
@@ -281,6 +285,8 @@ ${osmStage()}`;
         /^stages\.bad-chips\.params\.chips: stage 'm' runs job 'smoke', which writes no chips\.geojson \(expected a stage of job chip or chip-grid\)$/,
       'not-needed':
         /^stages\.not-needed\.params\.labels: stage 'osm' must finish first: add needs: \[osm\] to stage 'not-needed'$/,
+      'no-set':
+        /^stages\.no-set\.params\.labels: expected an input set \(scenes, extract\) or a labels-osm stage \(osm, bad-class, bad-images, bad-chips\) of this pipeline but got 'outlines'$/,
       'no-labels':
         /^stages\.no-labels\.params\.labels: stage 'm' runs job 'smoke', which writes no labels per item \(expected an input set or a stage of job labels-osm\)$/,
     };
