@@ -108,7 +108,7 @@ const labelsSetParam = z
   .string()
   .min(1)
   .describe(
-    "Input set with the labels: its only file, or the file with the same id as the stage's item (one per image): GeoJSON, Shapefile (.shp with .dbf and .prj beside it, or zipped), GeoPackage (.gpkg) or FlatGeobuf (.fgb).",
+    "Input set with the labels: its only file, or the file with the same id as the stage's item (one per image): GeoJSON, Shapefile (.shp with .dbf and .prj beside it, or zipped), GeoPackage (.gpkg) or FlatGeobuf (.fgb). Or a labels-osm stage (list it under needs): its <stage>/<item>.geojson.",
   );
 
 const layerParam = z
@@ -176,6 +176,47 @@ const maskParams = z
       .describe('Burn every pixel a polygon touches, not only those whose centre it contains.'),
     crs: crsParam,
     layer: layerParam,
+  })
+  .strict();
+
+const osmClassParam = z.union([
+  z.string().min(1),
+  z.array(z.string().min(1)).min(1),
+  z
+    .object({
+      match: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+      lines: z.boolean().optional().describe('Keep open ways (lines) of this class too.'),
+    })
+    .strict(),
+]);
+
+const osmParams = z
+  .object({
+    osm: z
+      .string()
+      .min(1)
+      .describe(
+        'Input set with the OSM data (one file): an .osm.pbf extract, OSM XML (.osm) or a saved Overpass JSON answer (.json).',
+      ),
+    classes: z
+      .record(z.string(), osmClassParam)
+      .refine((c) => Object.keys(c).length > 0, { error: 'expected at least one class' })
+      .describe(
+        "Class name -> tag filter (key, key=*, key=v1|v2, key!=v1|v2, joined by &), a list of them, or {match, lines: true} to keep open ways; an element takes the first class it matches, e.g. { building: 'building=*', road: { match: 'highway=residential|primary', lines: true } }.",
+      ),
+    images: z
+      .string()
+      .min(1)
+      .describe(
+        'Input set or stage (e.g. rgb: list it under needs) whose items are the scenes: one <stage>/<item>.geojson per scene, clipped to its footprint.',
+      ),
+    chips: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Chip stage (chip or chip-grid, list it under needs) over the same items: per-chip multi-labels labels.csv and labels.jsonl from each <chips>/<item>/chips.geojson.',
+      ),
   })
   .strict();
 
@@ -247,6 +288,17 @@ export const catalog = {
     timeoutSeconds: 3600,
     granularity: 'stage',
     params: xviewParams,
+  },
+  'labels-osm': {
+    description:
+      'Turns an OpenStreetMap extract (.osm.pbf, .osm, Overpass JSON) into class-labelled CRS84 GeoJSON per scene, clipped to its footprint, in one pass (<stage>/<item>.geojson; with chips labels.csv, labels.jsonl; summary.json).',
+    queue: 'cpu',
+    vcpus: 1,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 3600,
+    granularity: 'stage',
+    params: osmParams,
   },
   mask: {
     description:

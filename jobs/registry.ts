@@ -14,6 +14,7 @@ const loaders: Loaders = {
   rgb: async () => (await import('./rgb.js')).rgbJob,
   labels: async () => (await import('./labels.js')).labelsJob,
   'labels-xview': async () => (await import('./labels-xview.js')).labelsXviewJob,
+  'labels-osm': async () => (await import('./labels-osm.js')).labelsOsmJob,
   mask: async () => (await import('./mask.js')).maskJob,
   chip: async () => (await import('./chip.js')).chipJob,
   'chip-grid': async () => (await import('./chip-grid.js')).chipGridJob,

@@ -3,6 +3,8 @@
  * - `labels: <input set>`: the labels file(s), listed (and resolved relative to the pipeline
  *   file) like every input; a set of one file serves every item, a larger set gives each item
  *   the file with the same id (one GeoJSON per image, e.g. labels/demo-001.geojson).
+ * - `labels: <stage>`: a stage that writes one GeoJSON per item (`labels-osm`): the item's
+ *   labels are `<run>/<stage>/<item>.geojson`; the stage must be listed under needs.
  * - `image: <stage>` / `images: <stage>`: the image of an item is that stage's output for the
  *   item (`rgb` writes `<run>/rgb/<item>.tif|.png|.jpg`, `mask` `<run>/mask/<item>.tif`);
  *   without it, the item's own file.
@@ -75,8 +77,37 @@ export function inputSetItems(ctx: JobContext, set: string, param: string): read
   return items;
 }
 
-/** The labels file for an item from the input set `set` (see the module comment). */
+/** Jobs whose stages write one labels file per item, `<run>/<stage>/<item><extension>`. */
+const labelStageExtensions: Readonly<Record<string, string>> = { 'labels-osm': '.geojson' };
+
+/** The labels file for an item from the input set or labels stage `set` (see the module comment). */
 export function labelsFileFor(ctx: JobContext, set: string, item: Item): string {
+  const stage = ctx.run.graph.stages.find((s) => s.name === set);
+  if (stage) {
+    const where = `stages.${ctx.stage}.params.labels`;
+    const extension = labelStageExtensions[stage.job];
+    if (extension === undefined) {
+      throw new Error(
+        `${where}: stage '${set}' runs job '${stage.job}', which writes no labels per item (expected an input set or a stage of job ${Object.keys(labelStageExtensions).join(', ')})`,
+      );
+    }
+    const self = ctx.run.graph.stages.find((s) => s.name === ctx.stage);
+    if (!self?.dependsOn.some((d) => d.stage === set)) {
+      throw new Error(
+        `${where}: stage '${set}' must finish first: add needs: [${set}] to stage '${ctx.stage}'`,
+      );
+    }
+    return joinUri(ctx.run.stageUri(set), `${item.id}${extension}`);
+  }
+  if (!ctx.run.graph.items[set]) {
+    const sets = Object.keys(ctx.run.graph.items).join(', ') || 'none';
+    const stages = ctx.run.graph.stages
+      .filter((s) => labelStageExtensions[s.job] !== undefined)
+      .map((s) => s.name);
+    throw new Error(
+      `stages.${ctx.stage}.params.labels: expected an input set (${sets})${stages.length ? ` or a labels-osm stage (${stages.join(', ')})` : ''} of this pipeline but got '${set}'`,
+    );
+  }
   const files = inputSetItems(ctx, set, 'labels');
   if (files.length === 1) return files[0]!.uri;
   const match = files.find((f) => f.id === item.id);
