@@ -48,6 +48,8 @@ export const chipJob: JobModule<ChipJobParams> = {
         ignoreNegatives: params.ignoreNegatives,
         format: params.format,
         quality: params.quality,
+        ...(params.gsd !== undefined ? { gsd: params.gsd } : {}),
+        ...(params.resampling ? { resampling: params.resampling } : {}),
         ...(bands ? { bands } : {}),
         ...(stretch ? { stretch } : {}),
         ...(part ? { part } : {}),
