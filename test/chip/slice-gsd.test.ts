@@ -201,6 +201,30 @@ describe('chip slice --gsd', { skip: gdalSkip }, () => {
     assert.deepEqual(await ring(join(dir, 'coco-2m')), await ring(full));
   });
 
+  it('resumes a run with the same gsd, not one with another, and cuts on worker threads alike', async () => {
+    const out = join(dir, 'resume');
+    const options = { images: RGB, out, size: 16, overlap: 0, format: 'png' as const, gsd: 3, workers: 1 };
+    const first = await sliceImages(storage, options);
+    assert.equal(first.chips, 19 * 19);
+    const again = await sliceImages(storage, options);
+    assert.equal(again.resumed, first.chips);
+    // two threads, each reopening and resampling the scene, give the same files
+    const threaded = join(dir, 'threads');
+    const result = await sliceImages(storage, { ...options, out: threaded, workers: 2 });
+    assert.equal(result.threads, 2);
+    const names = (await readdir(join(out, 'images'))).sort();
+    assert.deepEqual((await readdir(join(threaded, 'images'))).sort(), names);
+    for (const name of names) {
+      const [a, b] = await Promise.all([
+        readFile(join(out, 'images', name)),
+        readFile(join(threaded, 'images', name)),
+      ]);
+      assert.ok(a.equals(b), name);
+    }
+    const other = await sliceImages(storage, { ...options, gsd: 3.5 });
+    assert.equal(other.resumed, 0);
+  });
+
   it('refuses a gsd <= 0 (schema, library and CLI) and resampling without gsd', async () => {
     for (const gsd of [0, -1]) {
       const parsed = chipParams.safeParse({ gsd });
