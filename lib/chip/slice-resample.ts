@@ -350,6 +350,36 @@ export class ResampledRows implements ChipRows {
     const acc = new Float64Array(ch);
     const base = (r % this.ringRows) * this.width * ch;
     const [c0, c1] = this.columns;
+    if (!nodata && ch === 3) {
+      // the common case (RGB without no-data), without the per-channel arrays: ~3x faster
+      const r0 = rt.start[r]!;
+      const r1 = rt.start[r + 1]!;
+      for (let c = c0; c < c1; c++) {
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        let total = 0;
+        const j0 = ct.start[c]!;
+        const j1 = ct.start[c + 1]!;
+        for (let i = r0; i < r1; i++) {
+          const rowOff = (rt.index[i]! - top) * stride - sc0;
+          const wy = rt.weight[i]!;
+          for (let j = j0; j < j1; j++) {
+            const p = (rowOff + ct.index[j]!) * 3;
+            const w = wy * ct.weight[j]!;
+            total += w;
+            a0 += w * data[p]!;
+            a1 += w * data[p + 1]!;
+            a2 += w * data[p + 2]!;
+          }
+        }
+        const o = base + c * 3;
+        ring[o] = Math.min(255, Math.floor(a0 / total + 0.5));
+        ring[o + 1] = Math.min(255, Math.floor(a1 / total + 0.5));
+        ring[o + 2] = Math.min(255, Math.floor(a2 / total + 0.5));
+      }
+      return;
+    }
     for (let c = c0; c < c1; c++) {
       acc.fill(0);
       let total = 0;

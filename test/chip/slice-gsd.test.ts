@@ -225,6 +225,64 @@ describe('chip slice --gsd', { skip: gdalSkip }, () => {
     assert.equal(other.resumed, 0);
   });
 
+  it('keeps no-data out of the average of a stretched uint16 scene (0 only where all of it is no-data)', async () => {
+    // 900 x 900 uint16 at 0.5 m, no-data 0: at 1 m each output pixel is exactly 2 x 2 source pixels;
+    // shifted by an odd number of pixels, so that a border of 2 x 2 blocks is part no-data
+    const scene = join(dir, 'nodata.tif');
+    gdal('gdal_translate', [
+      '-srcwin',
+      '-101',
+      '-51',
+      '900',
+      '900',
+      join(SHARED, 'spacenet/sample_geotiff.tif'),
+      scene,
+    ]);
+    const slice = async (out: string, gsd?: number, resampling?: 'average' | 'nearest'): Promise<Buffer> => {
+      const r = await sliceImages(storage, {
+        images: scene,
+        out,
+        size: 1000,
+        format: 'png',
+        ...(gsd ? { gsd } : {}),
+        ...(resampling ? { resampling } : {}),
+        workers: 1,
+      });
+      assert.equal(r.chips, 1);
+      const [name] = await readdir(join(out, 'images'));
+      return sharp(join(out, 'images', name!))
+        .removeAlpha()
+        .raw()
+        .toBuffer();
+    };
+    const full = await slice(join(dir, 'nd-full'));
+    const average = await slice(join(dir, 'nd-average'), 1, 'average');
+    const nearest = await slice(join(dir, 'nd-nearest'), 1, 'nearest');
+    assert.equal(average.length, 450 * 450 * 3);
+    let empty = 0;
+    let mixed = 0;
+    for (let r = 0; r < 450; r++) {
+      for (let c = 0; c < 450; c++) {
+        const at = (x: number, y: number): number => (y * 900 + x) * 3;
+        const four = [at(2 * c, 2 * r), at(2 * c + 1, 2 * r), at(2 * c, 2 * r + 1), at(2 * c + 1, 2 * r + 1)];
+        const valid = four.filter((p) => full[p] !== 0 || full[p + 1] !== 0 || full[p + 2] !== 0);
+        if (valid.length === 0) empty++;
+        else if (valid.length < 4) mixed++;
+        for (let b = 0; b < 3; b++) {
+          const sum = valid.reduce((s, p) => s + full[p + b]!, 0);
+          const expected = valid.length === 0 ? 0 : Math.floor(sum / valid.length + 0.5);
+          assert.equal(average[(r * 450 + c) * 3 + b], expected, `average at ${c},${r}`);
+          assert.equal(
+            nearest[(r * 450 + c) * 3 + b],
+            full[at(2 * c + 1, 2 * r + 1) + b],
+            `nearest at ${c},${r}`,
+          );
+        }
+      }
+    }
+    assert.ok(empty > 0 && mixed > 0, `no-data covers ${empty} output pixels and part of ${mixed}`);
+  });
+
   it('refuses a gsd <= 0 (schema, library and CLI) and resampling without gsd', async () => {
     for (const gsd of [0, -1]) {
       const parsed = chipParams.safeParse({ gsd });
