@@ -28,6 +28,19 @@ export const chipParams = z
       .default('jpeg')
       .describe("Chip format; tif: GeoTIFF chips with the window's geotransform and the scene's CRS."),
     quality: z.number().int().min(1).max(100).default(90).describe('JPEG quality.'),
+    gsd: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'Resample the scene to this many metres per pixel before slicing (projected CRS in metres; same origin, as gdalwarp -tr gsd gsd); size and windows are in output pixels, annotations and geotransforms follow.',
+      ),
+    resampling: z
+      .enum(['average', 'bilinear', 'nearest'])
+      .optional()
+      .describe(
+        "With gsd: how pixels are resampled, as gdalwarp's -r; default average when coarser on both axes, else bilinear.",
+      ),
     ...rgbConversionParams,
   })
   .strict();

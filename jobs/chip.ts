@@ -11,6 +11,7 @@ import type { JobModule } from './types.js';
  * (the `coco` stage's `<item>.json`), into `<stage>/<item>/images/*`, `annotations.json` and,
  * for georeferenced images, `chips.geojson`. GeoTIFFs of any bands and type are converted to
  * 8-bit RGB on the fly with the rgb job's `bands` / `stretch` / `percentiles` / `range`.
+ * With `gsd`, the scene is first resampled to that many metres per pixel (lib/chip/slice-resample.ts).
  * In a split stage (`tasksPerItem`), a task cuts only its part of the rows of windows
  * (`ctx.part`) and writes `annotations.part-<k>-of-<n>.json` (and `chips.part-<k>-of-<n>.geojson`)
  * instead; the dataset reader joins complete sets of parts.
@@ -48,6 +49,8 @@ export const chipJob: JobModule<ChipJobParams> = {
         ignoreNegatives: params.ignoreNegatives,
         format: params.format,
         quality: params.quality,
+        ...(params.gsd !== undefined ? { gsd: params.gsd } : {}),
+        ...(params.resampling ? { resampling: params.resampling } : {}),
         ...(bands ? { bands } : {}),
         ...(stretch ? { stretch } : {}),
         ...(part ? { part } : {}),

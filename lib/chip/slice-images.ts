@@ -15,7 +15,15 @@ import {
   type PlannedBand,
   type PlannedChip,
 } from './slice-bands.js';
-import { openChipRows, RasterRows, type ChipRows } from './slice-readers.js';
+import { RasterRows, type ChipRows } from './slice-readers.js';
+import {
+  openSliceRows,
+  ResampledRows,
+  scaleAnnotations,
+  validateResample,
+  type SliceResample,
+  type SliceResampling,
+} from './slice-resample.js';
 import { digestOf, filesUnder, progressKey, RunProgress } from './progress.js';
 import { defaultSliceWorkers, runSliceWorkers, splitBands } from './slice-workers.js';
 import { LabelError } from '../labels/errors.js';
@@ -75,6 +83,14 @@ export interface SliceImagesOptions {
   readonly part?: SlicePart;
   /** JPEG quality. @default 90 */
   readonly quality?: number;
+  /**
+   * Resample each (georeferenced, projected) image to this many metres per pixel before slicing,
+   * as `gdalwarp -tr gsd gsd` on the same origin; `size` and windows are then in output pixels,
+   * and annotations, geotransforms and footprints follow. @default the image's own resolution
+   */
+  readonly gsd?: number;
+  /** With `gsd`. @default 'average' when coarser on both axes, else 'bilinear' */
+  readonly resampling?: SliceResampling;
   /**
    * Worker threads for one large image (rows of windows split between them; small images are
    * cut on this thread). Only with a storage made by createStorage. @default half the cores, at most 4
@@ -264,6 +280,16 @@ function validateSliceImagesOptions(options: Omit<SliceImagesOptions, 'images'>)
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
     throw new RasterError(`Expected integer in [1, 100] for JPEG quality but received ${quality}`);
   }
+  const resample = resampleOf(options);
+  if (resample) validateResample(resample);
+  else if (options.resampling !== undefined) {
+    throw new RasterError(`resampling ${options.resampling} needs gsd (the target metres per pixel)`);
+  }
+}
+
+function resampleOf(options: Pick<SliceImagesOptions, 'gsd' | 'resampling'>): SliceResample | undefined {
+  if (options.gsd === undefined) return undefined;
+  return { gsd: options.gsd, ...(options.resampling ? { resampling: options.resampling } : {}) };
 }
 
 /** Reads a COCO file (images, annotations and categories arrays checked). */
@@ -310,6 +336,7 @@ export async function sliceSources(
   const io = signal ? { signal } : {};
   const workers = options.workers ?? defaultSliceWorkers();
   const portable = workers > 1 ? portableStorageOptions(storage) : undefined;
+  const resample = resampleOf(options);
   // everything but the source that decides which chips a row has and their bytes
   const runParams = {
     size,
@@ -322,6 +349,8 @@ export async function sliceSources(
     stretch: options.stretch ?? null,
     windowGrid: options.windowGrid ?? null,
     part: part ?? null,
+    // only when given, so that the progress of runs without it stays valid
+    ...(resample ? { resample } : {}),
   };
   const progress = await RunProgress.open(storage, joinUri(options.out, progressFileName(part)), io);
   let existing: Set<string> | undefined;
@@ -359,14 +388,25 @@ export async function sliceSources(
 
   const converted: { uri: string; conversion: string; warnings: readonly string[] }[] = [];
   for (const source of sources) {
-    const rows = await openChipRows(storage, source.uri, { ...options, ...(signal ? { signal } : {}) });
+    const rows = await openSliceRows(storage, source.uri, {
+      ...(options.bands ? { bands: options.bands } : {}),
+      ...(options.stretch ? { stretch: options.stretch } : {}),
+      ...(options.bandBytes ? { bandBytes: options.bandBytes } : {}),
+      ...(resample ? { resample } : {}),
+      ...(signal ? { signal } : {}),
+    });
     let closed = false;
     try {
       converted.push({ uri: source.uri, conversion: rows.conversion, warnings: rows.warnings });
       const geo = rows.geo;
       const toLonLat = geo?.epsg != null ? lonLatOf(geo.epsg) : undefined;
       if (toLonLat) georeferenced = true;
-      const prepared = prepareAnnotations(source.annotations, source.labelsUri ?? source.uri);
+      // annotations are in source pixels; a resampled image scales them with it
+      const annotations =
+        rows instanceof ResampledRows
+          ? scaleAnnotations(source.annotations, ...rows.scale)
+          : source.annotations;
+      const prepared = prepareAnnotations(annotations, source.labelsUri ?? source.uri);
       zeroArea += prepared.zeroArea;
       rle += prepared.rle;
       const selected = selectWindows(
@@ -458,6 +498,10 @@ export async function sliceSources(
           ...(options.stretch ? { stretch: options.stretch } : {}),
           ...(options.bandBytes ? { bandBytes: options.bandBytes } : {}),
           ...(rows instanceof RasterRows ? { maps: rows.channelMaps } : {}),
+          ...(rows instanceof ResampledRows && rows.inner instanceof RasterRows
+            ? { maps: rows.inner.channelMaps }
+            : {}),
+          ...(resample ? { resample } : {}),
         };
         await rows.close();
         closed = true;

@@ -96,7 +96,7 @@ export function isTiffName(uri: string): boolean {
 }
 
 /** Copies a window out of rows held in a ring of `ringRows` rows (row y at ring row y % ringRows). */
-function cutRing(
+export function cutRing(
   ring: Uint8Array,
   ringRows: number,
   width: number,

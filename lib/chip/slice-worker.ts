@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStorage } from '../storage/index.js';
 import { cutBands } from './slice-bands.js';
-import { openChipRows } from './slice-readers.js';
+import { openSliceRows } from './slice-resample.js';
 import type { SliceWorkerMessage, SliceWorkerTask } from './slice-workers.js';
 
 const port = parentPort!;
@@ -19,7 +19,7 @@ const send = (message: SliceWorkerMessage): void => port.postMessage(message);
 
 try {
   const storage = createStorage(task.storage);
-  const rows = await openChipRows(storage, task.uri, { ...task.open, signal: controller.signal });
+  const rows = await openSliceRows(storage, task.uri, { ...task.open, signal: controller.signal });
   try {
     await cutBands(storage, rows, task.bands, task.output, {
       onBand: (chips) => send({ type: 'band', chips }),

@@ -14,6 +14,7 @@ import type { RgbChannelMaps } from '../raster/rgb.js';
 import type { Stretch } from '../raster/stretch.js';
 import type { CreateStorageOptions } from '../storage/index.js';
 import type { ChipOutput, PlannedBand } from './slice-bands.js';
+import type { SliceResample } from './slice-resample.js';
 
 /** What one worker does (structured-cloneable). */
 export interface SliceWorkerTask {
@@ -24,6 +25,7 @@ export interface SliceWorkerTask {
     readonly stretch?: Stretch;
     readonly bandBytes?: number;
     readonly maps?: RgbChannelMaps;
+    readonly resample?: SliceResample;
   };
   readonly bands: readonly PlannedBand[];
   readonly output: ChipOutput;

@@ -37,6 +37,14 @@ const sliceCommand = new Command('slice')
       'chips.part-k-of-n.geojson, with the ids the whole run would give;',
       '`geobatch dataset build` reads complete sets.',
       '',
+      '--gsd <m> first resamples each scene (projected CRS in metres; not geographic)',
+      'to that many metres per pixel, on the same origin and size as',
+      '`gdalwarp -tr <m> <m>` gives, streaming its rows; --size and the windows are then',
+      'in output pixels, and annotations, GeoTIFF chips and chips.geojson follow the',
+      'new grid. --resampling: average (area-weighted, the default when coarser),',
+      'bilinear (the default when finer; widened when coarser, as gdalwarp does) or',
+      'nearest.',
+      '',
       'Run again after an interruption, it keeps the rows of windows whose chips were',
       'all written (<out>/.chip-slice-progress.json) and cuts the rest; the outputs',
       'are those of an uninterrupted run.',
@@ -73,6 +81,23 @@ const sliceCommand = new Command('slice')
     'fixed range for every band, or min,max,min,max,min,max for R,G,B (implies --stretch range)',
   )
   .option(
+    '--gsd <metres>',
+    'resample each scene to this many metres per pixel before slicing (projected CRS)',
+    (value: string): number => {
+      const n = Number(value);
+      if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+        throw new UsageError(`--gsd: expected metres per pixel > 0 but got '${value}'`);
+      }
+      return n;
+    },
+  )
+  .addOption(
+    new Option(
+      '--resampling <method>',
+      'with --gsd (default: average when coarser on both axes, else bilinear)',
+    ).choices(['average', 'bilinear', 'nearest']),
+  )
+  .option(
     '--workers <n>',
     'worker threads for a large image (1: this thread only; default: half the cores, at most 4)',
     numberOption('--workers', 1, 64, true),
@@ -83,6 +108,8 @@ const sliceCommand = new Command('slice')
     async (opts: {
       images: string;
       workers?: number;
+      gsd?: number;
+      resampling?: 'average' | 'bilinear' | 'nearest';
       part?: { index: number; count: number };
       coco?: string;
       out: string;
@@ -98,6 +125,9 @@ const sliceCommand = new Command('slice')
       range?: string;
       json: boolean;
     }) => {
+      if (opts.resampling && opts.gsd === undefined) {
+        throw new UsageError('--resampling needs --gsd (the target metres per pixel)');
+      }
       if (opts.ignoreNegatives && !opts.coco) {
         throw new UsageError('--ignore-negatives needs --coco (without labels every slice is negative)');
       }
@@ -154,6 +184,8 @@ const sliceCommand = new Command('slice')
           format: opts.format,
           quality: opts.quality,
           ...(opts.workers ? { workers: opts.workers } : {}),
+          ...(opts.gsd !== undefined ? { gsd: opts.gsd } : {}),
+          ...(opts.resampling ? { resampling: opts.resampling } : {}),
           ...(opts.part ? { part: opts.part } : {}),
           ...(bands ? { bands } : {}),
           ...(stretch ? { stretch } : {}),
