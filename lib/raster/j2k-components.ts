@@ -86,9 +86,9 @@ function corrupt(uri: string, what: string): RasterError {
   return new RasterError(`${uri}: cannot split the JPEG 2000 tile by component: ${what}`);
 }
 
-function unsupported(uri: string, what: string): RasterError {
+function unsupported(uri: string, comps: number, what: string): RasterError {
   return new RasterError(
-    `${uri}: unsupported JPEG 2000 file for more than 3 or exactly 2 bands: ${what}; convert it first (gdal_translate -of GTiff)`,
+    `${uri}: unsupported JPEG 2000 file of ${comps} bands: ${what} (geobatch reads 2 or more than 3 bands only without it); convert it first (gdal_translate -of GTiff)`,
   );
 }
 
@@ -280,6 +280,7 @@ function* packetOrder(
       if (count(c, r) > 1)
         throw unsupported(
           uri,
+          comps,
           `progression order ${['LRCP', 'RLCP', 'RPCL', 'PCRL', 'CPRL'][progression] ?? progression} with several precincts per resolution`,
         );
   if (progression === 2) {
@@ -357,7 +358,7 @@ export function splitComponents(stream: Buffer, uri: string): { groups: number[]
   const cod = main.segments.find((s) => s.marker === COD)?.bytes;
   if (!siz || !cod) throw corrupt(uri, 'no SIZ or COD marker');
   const comps = siz.readUInt16BE(38);
-  if (comps > 255) throw unsupported(uri, `${comps} components`);
+  if (comps > 255) throw unsupported(uri, comps, `${comps} components`);
   const tile = {
     x1: siz.readUInt32BE(6),
     y1: siz.readUInt32BE(10),
@@ -372,16 +373,17 @@ export function splitComponents(stream: Buffer, uri: string): { groups: number[]
   for (const s of main.segments) {
     if (s.marker === COC) styles[s.bytes[4]!] = styleOf(s.bytes, 6, (s.bytes[5]! & 1) !== 0);
     else if (s.marker >= 0xff74 && s.marker <= 0xff77)
-      throw unsupported(uri, `Part 2 component transforms (marker ${s.marker.toString(16)})`);
+      throw unsupported(uri, comps, `Part 2 component transforms (marker ${s.marker.toString(16)})`);
     else if (s.marker === 0xff5f || s.marker === 0xff60)
       throw unsupported(
         uri,
+        comps,
         `marker ${s.marker.toString(16)} (progression changes or packed packet headers)`,
       );
   }
   for (const s of styles) {
     if (s.cbStyle & 0x05)
-      throw unsupported(uri, `code-block style ${s.cbStyle} (bypass or termination on every pass)`);
+      throw unsupported(uri, comps, `code-block style ${s.cbStyle} (bypass or termination on every pass)`);
   }
   // the tile's data: every tile-part's body, in order
   const bodies: Buffer[] = [];
@@ -391,7 +393,7 @@ export function splitComponents(stream: Buffer, uri: string): { groups: number[]
     const head = readSegments(stream, pos + 12, (m) => m === SOD, uri);
     for (const s of head.segments) {
       if (s.marker !== PLT && s.marker !== COM)
-        throw unsupported(uri, `marker ${s.marker.toString(16)} in a tile-part header`);
+        throw unsupported(uri, comps, `marker ${s.marker.toString(16)} in a tile-part header`);
     }
     bodies.push(stream.subarray(head.end + 2, pos + psot));
     pos += psot;

@@ -21,7 +21,8 @@ export interface Jp2Fixture {
   readonly jp2: string;
 }
 
-const LOSSLESS = ['-of', 'JP2OpenJPEG', '-co', 'QUALITY=100', '-co', 'REVERSIBLE=YES'];
+/** gdal_translate options for a lossless JP2. */
+export const LOSSLESS = ['-of', 'JP2OpenJPEG', '-co', 'QUALITY=100', '-co', 'REVERSIBLE=YES'];
 
 /** Makes every fixture under `dir`. */
 export function makeJp2Fixtures(dir: string): Record<

@@ -15,8 +15,8 @@ import { startS3rver } from '../helpers/s3rver.js';
 import type { S3rverHandle } from '../helpers/s3rver.js';
 import { tempDir } from './fixtures.js';
 import { epsgOfWkt, gdalinfo } from './gdal-tools.js';
-import { jp2Skip, makeJp2Fixtures } from './jp2-fixtures.js';
-import { gdalPixels } from './scene-fixtures.js';
+import { jp2Skip, LOSSLESS, makeJp2Fixtures } from './jp2-fixtures.js';
+import { gdal, gdalPixels } from './scene-fixtures.js';
 
 const storage = createStorage();
 
@@ -192,6 +192,43 @@ describe('JPEG 2000 reader', { skip: jp2Skip }, () => {
           await raster.close();
         }
       }
+    }
+  });
+
+  it('4-band JP2s in other progression orders, with quality layers, SOP and EPH markers decode as GDAL; bypass coding is refused in one line', async () => {
+    const make = (name: string, co: readonly string[]): string => {
+      const jp2 = join(tmp.dir, `${name}.jp2`);
+      gdal('gdal_translate', ['-q', ...LOSSLESS, ...co.flatMap((c) => ['-co', c]), fx.fourTiled.tif, jp2]);
+      return jp2;
+    };
+    const tiles = ['BLOCKXSIZE=256', 'BLOCKYSIZE=256'];
+    for (const co of [
+      ['PROGRESSION=RPCL', 'QUALITY=20,50,100', 'SOP=YES', 'EPH=YES'],
+      ['PROGRESSION=CPRL', 'YCC=NO', 'CODEBLOCK_WIDTH=32'],
+      ['PROGRESSION=RLCP', 'QUALITY=30,100'],
+    ]) {
+      const jp2 = make(co.join('-').replace(/[=,]/g, '_'), [...tiles, ...co]);
+      const raster = await openRaster(storage, jp2);
+      try {
+        same(await readAll(raster), gdalPixels(jp2, 'uint16'), co.join(' '));
+      } finally {
+        await raster.close();
+      }
+    }
+    const bypass = make('bypass', [...tiles, 'CODEBLOCK_STYLE=BYPASS']);
+    const raster = await openRaster(storage, bypass);
+    try {
+      await assert.rejects(readAll(raster), (error: Error) => {
+        assert.equal(error.name, 'RasterError');
+        assert.match(
+          error.message,
+          new RegExp(`^${bypass}: unsupported JPEG 2000 file of 4 bands: code-block style 1 \\(bypass`),
+        );
+        assert.ok(!error.message.includes('\n'));
+        return true;
+      });
+    } finally {
+      await raster.close();
     }
   });
 
