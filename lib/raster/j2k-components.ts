@@ -412,7 +412,7 @@ export function splitComponents(stream: Buffer, uri: string): { groups: number[]
       at = body + length;
       if (at > data.length) throw corrupt(uri, `packet of component ${c} ends past the tile's data`);
       // drop the SOP marker: its sequence number would no longer follow on
-      const sop = data.readUInt16BE(start) === SOP ? 6 : 0;
+      const sop = start + 1 < data.length && data.readUInt16BE(start) === SOP ? 6 : 0;
       packets.push({ c, bytes: data.subarray(start + sop, at) });
     }
   } catch (error) {

@@ -15,7 +15,7 @@ import { startS3rver } from '../helpers/s3rver.js';
 import type { S3rverHandle } from '../helpers/s3rver.js';
 import { tempDir } from './fixtures.js';
 import { epsgOfWkt, gdalinfo } from './gdal-tools.js';
-import { jp2Skip, LOSSLESS, makeJp2Fixtures } from './jp2-fixtures.js';
+import { jp2Skip, LOSSLESS, makeJp2Fixtures, SHARED } from './jp2-fixtures.js';
 import { gdal, gdalPixels } from './scene-fixtures.js';
 
 const storage = createStorage();
@@ -195,7 +195,7 @@ describe('JPEG 2000 reader', { skip: jp2Skip }, () => {
     }
   });
 
-  it('4-band JP2s in other progression orders, with quality layers, SOP and EPH markers decode as GDAL; bypass coding is refused in one line', async () => {
+  it('4-band JP2s in other progression orders, with quality layers, SOP and EPH markers or empty packets decode as GDAL; bypass coding is refused in one line', async () => {
     const make = (name: string, co: readonly string[]): string => {
       const jp2 = join(tmp.dir, `${name}.jp2`);
       gdal('gdal_translate', ['-q', ...LOSSLESS, ...co.flatMap((c) => ['-co', c]), fx.fourTiled.tif, jp2]);
@@ -214,6 +214,34 @@ describe('JPEG 2000 reader', { skip: jp2Skip }, () => {
       } finally {
         await raster.close();
       }
+    }
+    // a mostly no-data corner of a real scene: tiles whose last packet is empty (one byte)
+    const corner = join(tmp.dir, 'cog4.tif');
+    gdal('gdal_translate', [
+      '-q',
+      '-srcwin',
+      '0',
+      '0',
+      '512',
+      '512',
+      '-b',
+      '1',
+      '-b',
+      '1',
+      '-b',
+      '1',
+      '-b',
+      '1',
+      join(SHARED, 'cog/cog.tif'),
+      corner,
+    ]);
+    const cornerJp2 = join(tmp.dir, 'cog4.jp2');
+    gdal('gdal_translate', ['-q', ...LOSSLESS, ...tiles.flatMap((c) => ['-co', c]), corner, cornerJp2]);
+    const cornerRaster = await openRaster(storage, cornerJp2);
+    try {
+      same(await readAll(cornerRaster), gdalPixels(cornerJp2, 'uint16'), 'no-data corner');
+    } finally {
+      await cornerRaster.close();
     }
     const bypass = make('bypass', [...tiles, 'CODEBLOCK_STYLE=BYPASS']);
     const raster = await openRaster(storage, bypass);
