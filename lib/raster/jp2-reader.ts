@@ -29,7 +29,9 @@ import { oneTileCodestream, readCodestream, tileRect } from './j2k-codestream.js
 import type { Codestream } from './j2k-codestream.js';
 import { parseGmlGeoref, readJp2Boxes, JP2_SIGNATURE } from './jp2-boxes.js';
 import type { Jp2Boxes } from './jp2-boxes.js';
+import { splitComponents } from './j2k-components.js';
 import { OpenJpeg } from './openjpeg.js';
+import type { DecodedImage } from './openjpeg.js';
 import { StorageSource } from './source.js';
 
 /** Default of {@link jp2MaxTilePixels}: 50 million pixels (about 7,000 px square). */
@@ -282,11 +284,6 @@ export class Jp2Raster implements OpenRaster {
       );
     }
     const dtype = sampleTypeOf(cs, uri);
-    if (cs.components !== 1 && cs.components !== 3) {
-      throw new RasterError(
-        `${uri}: unsupported JPEG 2000 file: ${cs.components} components (bands); the OpenJPEG build geobatch uses decodes 1 or 3; convert it first (gdal_translate -of GTiff, or one JP2 per band with -b)`,
-      );
-    }
     const tiles = cs.tilesAcross * cs.tilesDown;
     if (tiles > 1 && cs.packedHeaders) {
       throw new RasterError(
@@ -465,8 +462,12 @@ export class Jp2Raster implements OpenRaster {
     const decoder = await this.decoder;
     let decoded: ReturnType<OpenJpeg['decode']>;
     try {
-      decoded = decoder.decode(stream, level.reduce);
+      decoded =
+        cs.components === 1 || cs.components === 3
+          ? decoder.decode(stream, level.reduce)
+          : decodeByGroups(decoder, stream, level.reduce, this.uri);
     } catch (error) {
+      if (error instanceof RasterError) throw error;
       // Emscripten throws C++ exceptions as numbers and aborts (out of memory) as RuntimeErrors
       const what = error instanceof Error ? error.message : `C++ exception ${String(error)}`;
       this.decoder = undefined;
@@ -497,4 +498,48 @@ export class Jp2Raster implements OpenRaster {
     this.decoder = undefined;
     await this.source.close();
   }
+}
+
+/**
+ * Decodes a one-tile codestream of 2 or more than 3 components, which the OpenJPEG build refuses
+ * ("unsupported J2K component count" in its wrapper), as codestreams of 1 or 3 components each,
+ * and interleaves their samples again.
+ */
+function decodeByGroups(
+  decoder: OpenJpeg,
+  stream: Buffer,
+  reduce: number,
+  uri: string,
+): DecodedImage | undefined {
+  const { groups, streams } = splitComponents(stream, uri);
+  const parts: DecodedImage[] = [];
+  for (const s of streams) {
+    const d = decoder.decode(s, reduce);
+    if (!d) return undefined;
+    const first = parts[0];
+    if (
+      first &&
+      (d.width !== first.width || d.height !== first.height || d.bitsPerSample !== first.bitsPerSample)
+    )
+      return undefined;
+    parts.push(d);
+  }
+  const first = parts[0]!;
+  const n = groups.reduce((k, g) => k + g.length, 0);
+  const bytes = first.bitsPerSample > 8 ? 2 : 1;
+  const pixels = first.width * first.height;
+  const data = new Uint8Array(pixels * n * bytes);
+  groups.forEach((group, gi) => {
+    const src = parts[gi]!.data;
+    const k = group.length;
+    group.forEach((c, j) => {
+      for (let i = 0; i < pixels; i++) {
+        const from = (i * k + j) * bytes;
+        const to = (i * n + c) * bytes;
+        data[to] = src[from]!;
+        if (bytes === 2) data[to + 1] = src[from + 1]!;
+      }
+    });
+  });
+  return { ...first, components: n, data };
 }

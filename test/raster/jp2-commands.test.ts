@@ -37,7 +37,7 @@ describe('commands on JPEG 2000 input', { skip: jp2Skip }, () => {
   const tmp = tempDir('jp2-commands');
   let fx: ReturnType<typeof makeJp2Fixtures>;
   /** The GeoTIFF and the JP2 of a fixture under one stem, each in its own folder. */
-  const pair = (key: 'rgbTiled' | 'sceneUntiled' | 'panTlm'): { tif: string; jp2: string } => {
+  const pair = (key: 'rgbTiled' | 'sceneUntiled' | 'panTlm' | 'fourTiled'): { tif: string; jp2: string } => {
     const f: Jp2Fixture = fx[key];
     const a = join(tmp.dir, `${key}-tif`);
     const b = join(tmp.dir, `${key}-jp2`);
@@ -57,12 +57,20 @@ describe('commands on JPEG 2000 input', { skip: jp2Skip }, () => {
   });
   after(() => tmp.cleanup());
 
-  for (const key of ['rgbTiled', 'sceneUntiled', 'panTlm'] as const) {
-    it(`rgb (${key}): PNG and GeoTIFF outputs from the JP2 equal those from the GeoTIFF`, async () => {
+  for (const [key, bands] of [
+    ['rgbTiled', undefined],
+    ['sceneUntiled', undefined],
+    ['panTlm', undefined],
+    // 4-band: the JP2 is decoded by component groups
+    ['fourTiled', [4, 3, 2]],
+  ] as const) {
+    it(`rgb (${key}${bands ? `, bands ${bands.join(',')}` : ''}): PNG and GeoTIFF outputs from the JP2 equal those from the GeoTIFF`, async () => {
       const { tif, jp2 } = pair(key);
-      const a = await convertToRgb(storage, tif, join(tmp.dir, `${key}-a.png`));
-      const b = await convertToRgb(storage, jp2, join(tmp.dir, `${key}-b.png`));
+      const options = bands ? { bands } : {};
+      const a = await convertToRgb(storage, tif, join(tmp.dir, `${key}-a.png`), options);
+      const b = await convertToRgb(storage, jp2, join(tmp.dir, `${key}-b.png`), options);
       assert.deepEqual({ ...b, input: a.input, output: a.output, sidecars: a.sidecars }, a);
+      if (bands) assert.deepEqual(b.bands, bands);
       assert.deepEqual(
         b.sidecars.map((f) => f.replace('-b.', '-a.')),
         a.sidecars,
@@ -72,8 +80,8 @@ describe('commands on JPEG 2000 input', { skip: jp2Skip }, () => {
           await rawPixels(join(tmp.dir, `${key}-b.png`)),
         ),
       );
-      await convertToRgb(storage, tif, join(tmp.dir, `${key}-a.tif`));
-      await convertToRgb(storage, jp2, join(tmp.dir, `${key}-b.tif`));
+      await convertToRgb(storage, tif, join(tmp.dir, `${key}-a.tif`), options);
+      await convertToRgb(storage, jp2, join(tmp.dir, `${key}-b.tif`), options);
       const ia = gdalinfo(join(tmp.dir, `${key}-a.tif`));
       const ib = gdalinfo(join(tmp.dir, `${key}-b.tif`));
       assert.deepEqual(ib.size, ia.size);

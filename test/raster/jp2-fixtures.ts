@@ -21,12 +21,23 @@ export interface Jp2Fixture {
   readonly jp2: string;
 }
 
-const LOSSLESS = ['-of', 'JP2OpenJPEG', '-co', 'QUALITY=100', '-co', 'REVERSIBLE=YES'];
+/** gdal_translate options for a lossless JP2. */
+export const LOSSLESS = ['-of', 'JP2OpenJPEG', '-co', 'QUALITY=100', '-co', 'REVERSIBLE=YES'];
 
 /** Makes every fixture under `dir`. */
-export function makeJp2Fixtures(
-  dir: string,
-): Record<'rgbTiled' | 'rgbGml' | 'panTlm' | 'ms16' | 'sceneUntiled' | 'noGeo' | 'fourBands', Jp2Fixture> & {
+export function makeJp2Fixtures(dir: string): Record<
+  | 'rgbTiled'
+  | 'rgbGml'
+  | 'panTlm'
+  | 'ms16'
+  | 'sceneUntiled'
+  | 'noGeo'
+  | 'fourBands'
+  | 'fourTiled'
+  | 'twoBands8'
+  | 'eightSigned',
+  Jp2Fixture
+> & {
   truncated: string;
   garbage: string;
 } {
@@ -59,6 +70,16 @@ export function makeJp2Fixtures(
   ]);
   const ms4 = join(dir, 'ms4.tif');
   gdal('gdal_translate', ['-q', '-ot', 'UInt16', '-scale', '0', '3000', '0', '60000', ms, ms4]);
+  // 2-band uint8 (red and green of the RGB sample) and 8-band int16 (the 4 bands, then the same
+  // 4 scaled to the negative range): band counts the OpenJPEG wrapper refuses
+  const two8 = join(dir, 'two8.tif');
+  gdal('gdal_translate', ['-q', '-b', '1', '-b', '2', rgb, two8]);
+  const ms4s = join(dir, 'ms4s.tif');
+  gdal('gdal_translate', ['-q', '-ot', 'Int16', '-scale', '0', '3000', '-30000', '30000', ms, ms4s]);
+  const ms4n = join(dir, 'ms4n.tif');
+  gdal('gdal_translate', ['-q', '-ot', 'Int16', '-scale', '0', '3000', '0', '-32000', ms, ms4n]);
+  const eight = join(dir, 'eight.tif');
+  gdal('gdal_merge.py', ['-q', '-separate', '-ot', 'Int16', '-o', eight, ms4s, ms4n]);
   const fixtures = {
     // 200 x 200 RGB in 64 px tiles: edge tiles are partial; GeoJP2 only
     rgbTiled: make('rgb-tiled', rgb, ['BLOCKXSIZE=64', 'BLOCKYSIZE=64', 'GMLJP2=NO', 'GeoJP2=YES']),
@@ -75,6 +96,10 @@ export function makeJp2Fixtures(
     // 900 x 900 uint16 with no-data 0, untiled
     sceneUntiled: make('scene', join(SHARED, 'spacenet/sample_geotiff.tif'), []),
     fourBands: make('ms4', ms4, []),
+    // 4-band uint16 in 256 px tiles over 300 px: partial edge tiles, component transform on 1-3
+    fourTiled: make('ms4-tiled', ms4, ['BLOCKXSIZE=256', 'BLOCKYSIZE=256']),
+    twoBands8: make('two8', two8, ['BLOCKXSIZE=64', 'BLOCKYSIZE=64']),
+    eightSigned: make('eight', eight, ['BLOCKXSIZE=256', 'BLOCKYSIZE=256']),
     noGeo: make('no-geo', join(SHARED, 'spacenet/sample_fp_mask.tif'), ['GMLJP2=NO', 'GeoJP2=NO']),
   };
   const truncated = join(dir, 'truncated.jp2');
