@@ -37,14 +37,22 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A cell of a metrics table: numbers to 4 significant digits, null as a dash. */
+function scalarText(v: unknown): string | undefined {
+  if (v === null) return '–';
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  if (typeof v === 'string') return v.length > 120 ? v.slice(0, 119) + '…' : v;
+  if (typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
 /** Scalars of a JSON document as `a.b.c` -> value rows (arrays skipped), at most `limit`. */
-function scalarRows(value: unknown, limit = 60): [string, string][] {
-  const rows: [string, string][] = [];
+function scalarRows(value: unknown, limit = 60): [string, string, boolean][] {
+  const rows: [string, string, boolean][] = [];
   const walk = (v: unknown, key: string, depth: number) => {
     if (rows.length >= limit) return;
-    if (typeof v === 'number') rows.push([key, Number.isInteger(v) ? String(v) : v.toPrecision(4)]);
-    else if (typeof v === 'string') rows.push([key, v.length > 120 ? v.slice(0, 119) + '…' : v]);
-    else if (typeof v === 'boolean') rows.push([key, String(v)]);
+    const text = scalarText(v);
+    if (text !== undefined) rows.push([key, text, typeof v === 'number']);
     else if (isRecord(v) && depth < 3)
       for (const [k, child] of Object.entries(v)) walk(child, key ? `${key}.${k}` : k, depth + 1);
   };
@@ -65,7 +73,46 @@ function table(head: readonly string[], rows: readonly (readonly string[])[], nu
 
 function keyValues(value: unknown): string {
   const rows = scalarRows(value);
-  return rows.length ? table(['field', 'value'], rows, new Set([1])) : '<p>(no values)</p>';
+  if (!rows.length) return '<p>(no values)</p>';
+  const body = rows
+    .map(([k, v, n]) => `<tr><td>${esc(k)}</td><td${n ? ' class="num"' : ''}>${esc(v)}</td></tr>`)
+    .join('\n');
+  return `<table><thead><tr><th>field</th><th>value</th></tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+/** metrics.json as the trainer writes it: final metrics first, one row per epoch, then the rest. */
+function trainMetrics(metrics: unknown): string {
+  if (!isRecord(metrics) || !isRecord(metrics.final)) return keyValues(metrics);
+  const { final, epochs, config, ...rest } = metrics;
+  const parts = [
+    '<h4>Final metrics</h4>',
+    keyValues({ bestEpoch: rest.bestEpoch, threshold: rest.threshold, ...final }),
+  ];
+  if (Array.isArray(epochs) && epochs.length) {
+    const rows = epochs.filter(isRecord);
+    const metricKeys = [
+      ...new Set(
+        rows.flatMap((e) =>
+          isRecord(e.metrics)
+            ? Object.entries(e.metrics)
+                .filter(([, v]) => scalarText(v) !== undefined)
+                .map(([k]) => k)
+            : [],
+        ),
+      ),
+    ];
+    const head = ['epoch', 'trainLoss', 'seconds', ...metricKeys];
+    const body = rows.map((e) => [
+      ...['epoch', 'trainLoss', 'seconds'].map((k) => scalarText(e[k]) ?? '–'),
+      ...metricKeys.map((k) => (isRecord(e.metrics) ? (scalarText(e.metrics[k]) ?? '–') : '–')),
+    ]);
+    parts.push('<h4>Epochs</h4>', table(head, body, new Set(head.map((_, i) => i))));
+  }
+  const other: Record<string, unknown> = { ...rest, config };
+  delete other.bestEpoch;
+  delete other.threshold;
+  parts.push(`<details><summary>model, configuration, export check</summary>${keyValues(other)}</details>`);
+  return parts.join('\n');
 }
 
 /** Bars of the duration histogram, min to max, as a small inline SVG. */
@@ -139,7 +186,7 @@ function trainSection(stage: ReportStage, opts: RenderOptions): string {
   if (metrics === undefined && card === undefined && !curves) return '';
   const parts = ['<h3>Training</h3>'];
   if (curves) parts.push(`<div class="figures">${curves}</div>`);
-  if (metrics !== undefined) parts.push('<h4>Final metrics</h4>', keyValues(metrics));
+  if (metrics !== undefined) parts.push(trainMetrics(metrics));
   if (card !== undefined)
     parts.push(`<details><summary>MODEL_CARD.md</summary><pre>${esc(card)}</pre></details>`);
   return parts.join('\n');

@@ -173,7 +173,17 @@ describe('run report', () => {
     await writeFile(join(d, 'dataset.json'), JSON.stringify({ name: 'ds' }));
     await writeFile(
       join(d, 'metrics.json'),
-      JSON.stringify({ final: { valLoss: 0.4321, mAP50: 0.61 }, history: [1, 2] }),
+      JSON.stringify({
+        task: 'detection',
+        model: 'm',
+        config: { epochs: 2 },
+        epochs: [
+          { epoch: 1, trainLoss: 2.5, seconds: 4, metrics: { mAP50: null, perClass: {} } },
+          { epoch: 2, trainLoss: 1.25, seconds: 5, metrics: { mAP50: 0.61, perClass: {} } },
+        ],
+        final: { mAP50: 0.61, valLoss: 0.4321 },
+        bestEpoch: 2,
+      }),
     );
     await writeFile(join(d, 'MODEL_CARD.md'), '# Model card\n<script>alert(1)</script>\n');
     await writeFile(join(d, 'eval.json'), JSON.stringify({ task: 'detection', overall: { f1: 0.5 } }));
@@ -195,7 +205,13 @@ describe('run report', () => {
     );
     assert.match(html, /<td>&lt;bus&gt;<\/td><td class="num">10<\/td><td class="num">7<\/td>/);
     assert.match(html, /<h3>Training<\/h3>/);
-    assert.match(html, /<td>final\.valLoss<\/td><td class="num">0\.4321<\/td>/);
+    assert.match(html, /<td>valLoss<\/td><td class="num">0\.4321<\/td>/);
+    assert.match(html, /<td>bestEpoch<\/td><td class="num">2<\/td>/);
+    assert.match(
+      html,
+      /<tr><td class="num">2<\/td><td class="num">1\.250<\/td><td class="num">5<\/td><td class="num">0\.6100<\/td><\/tr>/,
+      'one row per epoch',
+    );
     assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.doesNotMatch(html, /<script/i);
     assert.match(html, /<h3>Evaluation<\/h3>/);
@@ -205,6 +221,30 @@ describe('run report', () => {
     const leftovers = (await readdir(join(runUri, 'report'))).filter((n) => n !== 'index.html');
     assert.deepEqual(leftovers, [], 'no temporary files left');
   });
+});
+
+test('a report that cannot be written is a warning on run-finished; the run still succeeds', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'geobatch-report-fail-'));
+  try {
+    const runUri = join(root, 'run');
+    const p = plan(runUri, [stage('only', {})], {});
+    await storage.writeAtomic(runLayout(runUri).plan, JSON.stringify(p));
+    // a file where the report folder should be: the page cannot be written
+    await writeFile(join(runUri, 'report'), 'in the way');
+    let finished: Extract<RunEvent, { type: 'run-finished' }> | undefined;
+    const summary = await runLocal({
+      storage,
+      plan: p,
+      onEvent: (e) => {
+        if (e.type === 'run-finished') finished = e;
+      },
+    });
+    assert.equal(summary.state, 'succeeded');
+    assert.ok(finished?.report && 'error' in finished.report, JSON.stringify(finished?.report));
+    assert.match(finished.report.error, /report/);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
 
 describe('geobatch report on a run in S3 (s3rver)', () => {
