@@ -20,18 +20,29 @@ const colGap = 70;
 const rowGap = 24;
 const pad = 16;
 
-/** Where each stage's box goes: column = level, rows in plan order within a column. */
+/** Where each stage's box goes: column = level; within a column, ordered by the rows of its dependencies. */
 export function layoutGraph(stages: readonly ReportStage[]): {
   readonly positions: ReadonlyMap<string, { x: number; y: number }>;
   readonly width: number;
   readonly height: number;
 } {
+  // rows within a column follow the mean row of what each stage waits for (fewer crossings)
+  const byLevel = new Map<number, ReportStage[]>();
+  for (const s of stages) byLevel.set(s.level, [...(byLevel.get(s.level) ?? []), s]);
+  const rowOf = new Map<string, number>();
   const rows = new Map<number, number>();
   const positions = new Map<string, { x: number; y: number }>();
-  for (const s of stages) {
-    const row = rows.get(s.level) ?? 0;
-    rows.set(s.level, row + 1);
-    positions.set(s.name, { x: pad + s.level * (boxW + colGap), y: pad + row * (boxH + rowGap) });
+  for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
+    const column = byLevel.get(level)!.map((s, i) => {
+      const deps = s.dependsOn.map((d) => rowOf.get(d.stage)).filter((r) => r !== undefined);
+      return { s, key: deps.length ? deps.reduce((a, b) => a + b, 0) / deps.length : i };
+    });
+    if (level > 0) column.sort((a, b) => a.key - b.key);
+    column.forEach(({ s }, row) => {
+      rowOf.set(s.name, row);
+      positions.set(s.name, { x: pad + level * (boxW + colGap), y: pad + row * (boxH + rowGap) });
+    });
+    rows.set(level, column.length);
   }
   const cols = Math.max(1, ...[...rows.keys()].map((l) => l + 1));
   const maxRows = Math.max(1, ...rows.values());

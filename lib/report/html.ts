@@ -192,6 +192,34 @@ function trainSection(stage: ReportStage, opts: RenderOptions): string {
   return parts.join('\n');
 }
 
+/** eval.json: task and thresholds, overall scores, then one row per class of each overall kind. */
+function evalMetrics(report: unknown): string {
+  if (!isRecord(report) || !isRecord(report.overall)) return keyValues(report);
+  const head: Record<string, unknown> = { task: report.task, iouThreshold: report.iouThreshold };
+  const parts: string[] = [];
+  for (const [kind, scores] of Object.entries(report.overall)) {
+    if (!isRecord(scores)) {
+      head[kind] = scores;
+      continue;
+    }
+    const { perClass, ...overall } = scores;
+    head[kind] = overall;
+    if (!isRecord(perClass)) continue;
+    const classes = Object.entries(perClass).filter((e): e is [string, Record<string, unknown>] =>
+      isRecord(e[1]),
+    );
+    const keys = [
+      ...new Set(classes.flatMap(([, c]) => Object.keys(c).filter((k) => scalarText(c[k]) !== undefined))),
+    ];
+    const rows = classes.map(([name, c]) => [name, ...keys.map((k) => scalarText(c[k]) ?? '–')]);
+    parts.push(
+      `<h4>${esc(kind)} per class</h4>`,
+      table(['class', ...keys], rows, new Set(keys.map((_, i) => i + 1))),
+    );
+  }
+  return [keyValues(head), ...parts].join('\n');
+}
+
 function evalSection(stage: ReportStage, opts: RenderOptions): string {
   const report = stage.json['eval.json'];
   const summary = stage.text['eval.md'];
@@ -201,7 +229,7 @@ function evalSection(stage: ReportStage, opts: RenderOptions): string {
   if (report === undefined && summary === undefined && !pics) return '';
   const parts = ['<h3>Evaluation</h3>'];
   if (pics) parts.push(`<div class="figures">${pics}</div>`);
-  if (report !== undefined) parts.push(keyValues(report));
+  if (report !== undefined) parts.push(evalMetrics(report));
   if (summary !== undefined)
     parts.push(`<details><summary>eval.md</summary><pre>${esc(summary)}</pre></details>`);
   return parts.join('\n');

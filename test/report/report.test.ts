@@ -186,7 +186,14 @@ describe('run report', () => {
       }),
     );
     await writeFile(join(d, 'MODEL_CARD.md'), '# Model card\n<script>alert(1)</script>\n');
-    await writeFile(join(d, 'eval.json'), JSON.stringify({ task: 'detection', overall: { f1: 0.5 } }));
+    await writeFile(
+      join(d, 'eval.json'),
+      JSON.stringify({
+        task: 'detection',
+        overall: { detection: { f1: 0.5, perClass: { car: { tp: 3, f1: 0.25 } } } },
+        prCurves: {},
+      }),
+    );
     const r = await writeRunReport(storage, p);
     const html = await readFile(r.uri, 'utf8');
     assert.deepEqual(wellFormedProblems(html), []);
@@ -215,7 +222,9 @@ describe('run report', () => {
     assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
     assert.doesNotMatch(html, /<script/i);
     assert.match(html, /<h3>Evaluation<\/h3>/);
-    assert.match(html, /<td>overall\.f1<\/td><td class="num">0\.5000<\/td>/);
+    assert.match(html, /<td>detection\.f1<\/td><td class="num">0\.5000<\/td>/);
+    assert.match(html, /<h4>detection per class<\/h4>/);
+    assert.match(html, /<td>car<\/td><td class="num">3<\/td><td class="num">0\.2500<\/td>/);
     assert.ok(html.includes('href="../d/metrics.json"'));
     for (const link of links(html)) assert.doesNotMatch(link, /^https?:\/\//i);
     const leftovers = (await readdir(join(runUri, 'report'))).filter((n) => n !== 'index.html');
