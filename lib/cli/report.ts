@@ -6,10 +6,10 @@ import { cliStorage } from './storage.js';
 export const reportCommand = new Command('report')
   .description(
     "Write a run's HTML report (default <run>/report/index.html): the job graph coloured by state,\n" +
-      'per-stage timings and task duration charts, failures with their first error line and log,\n' +
-      'dataset statistics and pictures, training curves and metrics, evaluation, links to the outputs.\n' +
-      'One file, no scripts, nothing fetched from the network: pictures up to 3 MiB are embedded,\n' +
-      'larger ones and the outputs are linked relative to the run folder. Local runs write it when\n' +
+      'per-stage timings and task duration charts, failures with their first error line and log, ' +
+      'dataset statistics and pictures, training curves and metrics, evaluation, links to the outputs. ' +
+      'One file, no scripts, nothing fetched from the network: pictures up to 3 MiB are embedded, ' +
+      'larger ones and the outputs are linked relative to the run folder. Local runs write it when ' +
       'they finish; for a run on S3 this reads the records through S3 and writes the page there.',
   )
   .argument('<run>', 'run location (local dir or s3:// prefix)')
