@@ -5,7 +5,7 @@ import { cliStorage } from './storage.js';
 
 export const reportCommand = new Command('report')
   .description(
-    "Write a run's HTML report (default <run>/report/index.html): the job graph coloured by state,\n" +
+    "Write a run's HTML report (default <run>/report/index.html): the job graph coloured by state, " +
       'per-stage timings and task duration charts, failures with their first error line and log, ' +
       'dataset statistics and pictures, training curves and metrics, evaluation, links to the outputs. ' +
       'One file, no scripts, nothing fetched from the network: pictures up to 3 MiB are embedded, ' +
