@@ -16,6 +16,7 @@ import { labelsCommand } from '../lib/cli/labels.js';
 import { logsCommand } from '../lib/cli/logs.js';
 import { planCommand, validateCommand } from '../lib/cli/plan.js';
 import { predictCommand } from '../lib/cli/predict.js';
+import { reportCommand } from '../lib/cli/report.js';
 import { resumeCommand } from '../lib/cli/resume.js';
 import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
@@ -34,6 +35,7 @@ for (const command of [
   planCommand,
   runCommand,
   statusCommand,
+  reportCommand,
   logsCommand,
   cancelCommand,
   resumeCommand,

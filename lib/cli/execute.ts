@@ -48,6 +48,7 @@ export async function executeLocally(
     process.stdout.write(`continuing unfinished run (finished tasks are skipped)\n`);
   let failures: TaskFailureBrief[] = [];
   let summary: RunSummary;
+  let reportUri: string | undefined;
   try {
     summary = await runLocal({
       storage,
@@ -55,7 +56,12 @@ export async function executeLocally(
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       signal: controller.signal,
       onEvent: (event: RunEvent) => {
-        if (event.type === 'run-finished') failures = event.failures;
+        if (event.type === 'run-finished') {
+          failures = event.failures;
+          if (event.report && 'error' in event.report)
+            process.stderr.write(`warning: run report not written: ${event.report.error}\n`);
+          else if (event.report && tty) reportUri = event.report.uri;
+        }
         view.onEvent(event);
       },
     });
@@ -65,6 +71,7 @@ export async function executeLocally(
     process.off('SIGTERM', onSigint);
   }
   if (tty) printSummary(plan, summary, failures);
+  if (reportUri) process.stdout.write(`report: ${reportUri}\n`);
   if (summary.state === 'interrupted') {
     throw new InterruptedError(
       `interrupted; finished tasks are kept. Continue with: geobatch resume ${plan.runUri}`,

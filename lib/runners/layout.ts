@@ -9,6 +9,7 @@
  * <run>/failures/<stage>/<index>.json   the last failure of a task (removed when it succeeds)
  * <run>/logs/<stage>/<index>.log        the log of the task's last attempt
  * <run>/batch.json                      the AWS Batch jobs the run was submitted as (batch runner)
+ * <run>/report/index.html               the run report (`lib/report`), written when a local run ends
  */
 import { joinUri } from '../storage/uri.js';
 

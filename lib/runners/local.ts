@@ -11,6 +11,7 @@ import type { GraphStage, ItemPart } from '../pipeline/types.js';
 import type { Storage } from '../storage/types.js';
 import { runLayout } from './layout.js';
 import type { FromWorker, ToWorker } from './local-protocol.js';
+import { writeRunReport } from '../report/report.js';
 import { firstLine } from './records.js';
 import type { RunPlan, RunSummary, TaskFailure } from './records.js';
 import { itemsOfTask, partOfTask } from './task.js';
@@ -33,7 +34,13 @@ export type RunEvent =
       readonly durationMs?: number;
       readonly error?: string;
     }
-  | { readonly type: 'run-finished'; readonly summary: RunSummary; readonly failures: TaskFailureBrief[] };
+  | {
+      readonly type: 'run-finished';
+      readonly summary: RunSummary;
+      readonly failures: TaskFailureBrief[];
+      /** Where the run's HTML report was written, or why it could not be (the run's outcome stands). */
+      readonly report?: { readonly uri: string } | { readonly error: string };
+    };
 
 export interface StageProgress {
   readonly name: string;
@@ -58,6 +65,8 @@ export interface LocalRunOptions {
   readonly signal?: AbortSignal;
   readonly graceMs?: number;
   readonly onEvent?: (event: RunEvent) => void;
+  /** Write `<run>/report/index.html` when the run finishes. @default true */
+  readonly report?: boolean;
 }
 
 const PENDING = 0;
@@ -396,6 +405,14 @@ export async function runLocal(options: LocalRunOptions): Promise<RunSummary> {
   const anyFailed = [...runs.values()].some((r) => r.failed > 0 || r.blocked > 0);
   const final = summary(interrupted ? 'interrupted' : anyFailed ? 'failed' : 'succeeded');
   await storage.writeAtomic(layout.summary, JSON.stringify(final, null, 2) + '\n');
-  emit({ type: 'run-finished', summary: final, failures });
+  let report: { uri: string } | { error: string } | undefined;
+  if (options.report !== false) {
+    // the report is a view of the run: failing to write it never changes the run's outcome
+    report = await writeRunReport(storage, plan).then(
+      (r) => ({ uri: r.uri }),
+      (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+  emit({ type: 'run-finished', summary: final, failures, ...(report ? { report } : {}) });
   return final;
 }

@@ -39,7 +39,8 @@ export interface RunStatus {
   readonly stages: readonly StageStatus[];
 }
 
-function stats(values: number[]): StageStatus['durationMs'] {
+/** min / median (lower middle) / max / total of task durations, or undefined for none. */
+export function durationStats(values: readonly number[]): StageStatus['durationMs'] {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
@@ -80,7 +81,7 @@ export async function readRunStatus(
         error: f.error,
         log: f.log,
       }));
-    const durationMs = stats(markers.map((m) => m.durationMs));
+    const durationMs = durationStats(markers.map((m) => m.durationMs));
     stages.push({
       name: stage.name,
       job: stage.job,
