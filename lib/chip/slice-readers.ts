@@ -114,6 +114,26 @@ export function cutRing(
 }
 
 /**
+ * A window of rows held in a ring as pixels: a strided view into the ring when its rows do not wrap
+ * around it, else a copy.
+ */
+export function viewRing(
+  ring: Uint8Array,
+  ringRows: number,
+  width: number,
+  channels: number,
+  window: SliceWindow,
+): ChipPixels {
+  const [x0, y0, x1, y1] = window;
+  const first = y0 % ringRows;
+  const chip = { width: x1 - x0, height: y1 - y0, channels };
+  if (first + (y1 - y0) > ringRows) {
+    return { ...chip, data: cutRing(ring, ringRows, width, channels, window), stride: chip.width };
+  }
+  return { ...chip, data: ring.subarray((first * width + x0) * channels), stride: width };
+}
+
+/**
  * Rows of the ring RasterRows decodes into: from one band's top to the next band's bottom, in
  * whole block rows (so that a block row never wraps around the ring), plus one block row. Loading
  * a band then never overwrites the rows of the band before it, whose chips may still be encoding
@@ -309,12 +329,7 @@ export class RasterRows implements ChipRows {
   }
 
   view(window: SliceWindow): ChipPixels {
-    const [x0, y0, x1, y1] = window;
-    const first = y0 % this.ringRows;
-    const chip = { width: x1 - x0, height: y1 - y0, channels: this.channels };
-    if (first + (y1 - y0) > this.ringRows) return { ...chip, data: this.cut(window), stride: chip.width };
-    const start = (first * this.width + x0) * this.channels;
-    return { ...chip, data: this.ring!.subarray(start), stride: this.width };
+    return viewRing(this.ring!, this.ringRows, this.width, this.channels, window);
   }
 
   async close(): Promise<void> {

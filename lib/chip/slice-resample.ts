@@ -17,6 +17,7 @@ import { RasterError } from '../raster/errors.js';
 import type { ChipPixels } from './jpeg.js';
 import {
   cutRing,
+  viewRing,
   openChipRows,
   type ChipGeoreference,
   type ChipRows,
@@ -416,12 +417,7 @@ export class ResampledRows implements ChipRows {
   }
 
   view(window: SliceWindow): ChipPixels {
-    const [x0, y0, x1, y1] = window;
-    const first = y0 % this.ringRows;
-    const chip = { width: x1 - x0, height: y1 - y0, channels: this.channels };
-    if (first + (y1 - y0) > this.ringRows) return { ...chip, data: this.cut(window), stride: chip.width };
-    const start = (first * this.width + x0) * this.channels;
-    return { ...chip, data: this.ring!.subarray(start), stride: this.width };
+    return viewRing(this.ring!, this.ringRows, this.width, this.channels, window);
   }
 
   async close(): Promise<void> {
