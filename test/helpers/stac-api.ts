@@ -9,7 +9,7 @@
  * with a STAC error body), `bad-request` (400 with a STAC error body), `hang` (never answers).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './http-files.js';
 
 export interface StacApiRequest {
   readonly method: string;
@@ -101,15 +101,5 @@ export async function startStacApi(items: readonly Record<string, unknown>[]): P
       });
     })().catch((error: unknown) => res.writeHead(500).end(String(error)));
   });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
+  return { ...(await listenOnLoopback(server)), requests };
 }
