@@ -127,19 +127,19 @@ export function formatBatchStatus(status: BatchRunStatus): string {
   return lines.join('\n');
 }
 
-/** Prints a status once (text or JSON), or keeps refreshing it with --watch until `done`. */
+/** Prints a status once (text or JSON), or keeps refreshing it with --watch until `done`; returns the last. */
 async function show<S>(
   read: () => Promise<S>,
   format: (status: S) => string,
   done: (status: S) => boolean,
   opts: { json: boolean; watch: boolean; interval: number },
-): Promise<void> {
+): Promise<S> {
   if (!opts.watch) {
     const status = await read();
     process.stdout.write(opts.json ? JSON.stringify(status, null, 2) + '\n' : format(status) + '\n');
-    return;
+    return status;
   }
-  await watchStatus({ read, format, done, intervalMs: opts.interval * 1000, json: opts.json });
+  return watchStatus({ read, format, done, intervalMs: opts.interval * 1000, json: opts.json });
 }
 
 export const statusCommand = new Command('status')
@@ -156,7 +156,11 @@ export const statusCommand = new Command('status')
     false,
   )
   .option('--interval <seconds>', 'seconds between refreshes with --watch', parseInterval, 10)
-  .action(async (run: string, opts: { json: boolean; watch: boolean; interval: number }) => {
+  .option(
+    '--no-report',
+    'batch: do not write <run>/report/index.html when the run is seen finished (it is written once per final state)',
+  )
+  .action(async (run: string, opts: { json: boolean; watch: boolean; interval: number; report: boolean }) => {
     const storage = cliStorage();
     const plan = await readRunPlan(storage, run);
     const record = await readBatchRecord(storage, plan.runUri);
@@ -166,7 +170,27 @@ export const statusCommand = new Command('status')
         import('../runners/batch-status.js'),
       ]);
       const api = new BatchApi(createBatchClient(record.region), record.env);
-      await show(() => readBatchStatus({ plan, record, api, storage }), formatBatchStatus, isFinished, opts);
+      const last = await show(
+        () => readBatchStatus({ plan, record, api, storage }),
+        formatBatchStatus,
+        isFinished,
+        opts,
+      );
+      // A Batch run finishes in the cloud: the first status that sees it finished writes its report.
+      if (opts.report && isFinished(last)) {
+        const { writeBatchRunReport } = await import('../report/report.js');
+        try {
+          const report = await writeBatchRunReport(storage, plan, last);
+          const line = `report: ${report.uri}${report.written ? '' : ' (up to date)'}\n`;
+          // stdout stays parseable where it carries JSON (--json, or --watch into a pipe)
+          const json = opts.json || (opts.watch && process.stdout.isTTY !== true);
+          (json ? process.stderr : process.stdout).write(line);
+        } catch (error) {
+          process.stderr.write(
+            `warning: the run report could not be written (${error instanceof Error ? error.message : String(error)}); try 'geobatch report ${plan.runUri}'\n`,
+          );
+        }
+      }
       return;
     }
     await show(

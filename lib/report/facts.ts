@@ -9,6 +9,7 @@ import { joinUri } from '../storage/uri.js';
 import { runLayout } from '../runners/layout.js';
 import type { RunPlan, RunSummary } from '../runners/records.js';
 import { readMarkers } from '../runners/state.js';
+import type { BatchRunStatus, BatchStageStatus } from '../runners/batch-status.js';
 import { durationStats, readRunStatus } from '../runners/status.js';
 import type { StageStatus } from '../runners/status.js';
 
@@ -22,6 +23,12 @@ export interface ReportFile {
   readonly uri: string;
   readonly size: number;
 }
+
+/**
+ * A failed task. `log` is a run-relative log file (local runs) or, with `logCommand`, the
+ * `geobatch logs` command that fetches it (AWS Batch runs, whose logs are in CloudWatch Logs).
+ */
+export type ReportFailure = StageStatus['failures'][number] & { readonly logCommand?: boolean };
 
 export interface ReportStage {
   readonly name: string;
@@ -40,7 +47,7 @@ export interface ReportStage {
   readonly histogram?: readonly number[];
   /** First task start to last task finish of the finished tasks (ISO times) and the span, ms. */
   readonly wall?: { readonly startedAt: string; readonly finishedAt: string; readonly ms: number };
-  readonly failures: StageStatus['failures'];
+  readonly failures: readonly ReportFailure[];
   /** Known outputs found under `<run>/<stage>/` (dataset, training and evaluation files). */
   readonly files: readonly ReportFile[];
   /** Parsed JSON outputs by file name (stats.json, dataset.json, metrics.json, eval.json). */
@@ -53,8 +60,10 @@ export interface ReportFacts {
   readonly runId: string;
   readonly runUri: string;
   readonly pipeline: string;
-  readonly state: RunSummary['state'] | 'unknown';
+  readonly state: RunSummary['state'] | BatchRunStatus['state'] | 'unknown';
   readonly runner?: RunSummary['runner'];
+  /** For a run on AWS Batch: its environment and region, and when Batch was asked. */
+  readonly batch?: { readonly env: string; readonly region: string; readonly checkedAt: string };
   readonly startedAt?: string;
   readonly finishedAt?: string;
   readonly createdAt: string;
@@ -149,12 +158,41 @@ function stageState(
   s: StageStatus,
   deps: readonly ReportStageState[],
   runState: ReportFacts['state'],
+  active = false,
 ): ReportStageState {
   if (s.failed > 0) return 'failed';
   if (s.done === s.tasks) return 'done';
+  if (active) return 'running';
   if (deps.some((d) => d === 'failed' || d === 'blocked') && runState !== 'running') return 'blocked';
   if (runState === 'running' && (s.done > 0 || deps.every((d) => d === 'done'))) return 'running';
   return 'pending';
+}
+
+/** What `geobatch logs` is told to fetch a Batch task's log. */
+function batchLogCommand(runUri: string, stage: string, index: number): string {
+  return `geobatch logs ${runUri} ${stage} --index ${index}`;
+}
+
+/**
+ * A stage's counts and failures as AWS Batch tells them: failed = tasks Batch failed (not those
+ * only blocked by a failed dependency), each with its exit code, status reason and container
+ * reason as the error line.
+ */
+function batchStage(s: StageStatus, b: BatchStageStatus, runUri: string): StageStatus & { active: boolean } {
+  const failures = b.failures.map((f) => {
+    const why = [f.statusReason, f.reason].filter(Boolean).join('; ') || 'no reason given';
+    return {
+      index: f.index,
+      items: f.items,
+      ...(f.part ? { part: f.part } : {}),
+      error: `${f.exitCode !== undefined ? `exit ${f.exitCode}: ` : ''}${why}`,
+      log: batchLogCommand(runUri, s.name, f.index),
+      logCommand: true,
+    };
+  });
+  const failed = Math.max(b.counts.failed, failures.length);
+  const active = b.counts.runnable + b.counts.starting + b.counts.running + b.counts.pending > 0;
+  return { ...s, failed, pending: Math.max(0, s.tasks - s.done - failed), failures, active };
 }
 
 /** Reads everything the report shows: task states and durations per stage, failures, known outputs. */
@@ -162,6 +200,7 @@ export async function gatherReportFacts(
   storage: Storage,
   plan: RunPlan,
   now: Date = new Date(),
+  batch?: BatchRunStatus,
 ): Promise<ReportFacts> {
   const layout = runLayout(plan.runUri);
   const [status, summaryText] = await Promise.all([
@@ -172,14 +211,18 @@ export async function gatherReportFacts(
   const levels = new Map<string, number>();
   const states = new Map<string, ReportStageState>();
   const stages: ReportStage[] = [];
+  const runState: ReportFacts['state'] = batch?.state ?? status.state;
   for (const [i, graphStage] of plan.graph.stages.entries()) {
-    const s = status.stages[i]!;
+    const fromRecords = status.stages[i]!;
+    const fromBatch = batch?.stages.find((b) => b.name === fromRecords.name);
+    const s = fromBatch ? batchStage(fromRecords, fromBatch, plan.runUri) : { ...fromRecords, active: false };
     const level = Math.max(-1, ...graphStage.dependsOn.map((d) => levels.get(d.stage) ?? 0)) + 1;
     levels.set(s.name, level);
     const state = stageState(
       s,
       graphStage.dependsOn.map((d) => states.get(d.stage) ?? 'pending'),
-      status.state,
+      runState,
+      s.active,
     );
     states.set(s.name, state);
     const markers = s.done > 0 ? await readMarkers(storage, plan, s.name) : [];
@@ -211,8 +254,14 @@ export async function gatherReportFacts(
     runId: plan.runId,
     runUri: plan.runUri,
     pipeline: plan.pipeline.name,
-    state: status.state,
+    state: runState,
     ...(summary ? { runner: summary.runner, startedAt: summary.startedAt } : {}),
+    ...(batch
+      ? {
+          runner: 'batch' as const,
+          batch: { env: batch.env, region: batch.region, checkedAt: batch.checkedAt },
+        }
+      : {}),
     ...(summary?.finishedAt ? { finishedAt: summary.finishedAt } : {}),
     createdAt: plan.createdAt,
     complete: status.complete,

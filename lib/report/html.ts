@@ -243,7 +243,9 @@ function failureList(stage: ReportStage, opts: RenderOptions, logPath: (index: n
       : '';
     return (
       `<li class="failure"><b>${esc(stage.name)}[${f.index}]</b>${esc(what)}: <code class="error">${esc(f.error)}</code>` +
-      `<br/>log: <a href="${href(opts.linkBase, logPath(f.index))}">${esc(f.log)}</a></li>`
+      (f.logCommand
+        ? `<br/>log: <code>${esc(f.log)}</code></li>`
+        : `<br/>log: <a href="${href(opts.linkBase, logPath(f.index))}">${esc(f.log)}</a></li>`)
     );
   });
   return `<ul class="failures">\n${items.join('\n')}\n</ul>`;
@@ -328,7 +330,7 @@ export function renderReportHtml(facts: ReportFacts, opts: RenderOptions): strin
 </head>
 <body>
 <h1>${esc(facts.pipeline)} <span class="badge" style="background:${runColour.fill};border-color:${runColour.stroke}">${esc(facts.state)}</span></h1>
-<p class="meta">run <code>${esc(facts.runId)}</code> at <code>${esc(facts.runUri)}</code>${facts.runner ? ` (${esc(facts.runner)} runner)` : ''}<br/>${when}</p>
+<p class="meta">run <code>${esc(facts.runId)}</code> at <code>${esc(facts.runUri)}</code>${facts.batch ? ` (AWS Batch, environment ${esc(facts.batch.env)}, ${esc(facts.batch.region)}; states as of ${esc(facts.batch.checkedAt)})` : facts.runner ? ` (${esc(facts.runner)} runner)` : ''}<br/>${when}</p>
 <h2>Job graph</h2>
 <div class="graph-wrap">${graphSvg(facts.stages)}</div>
 <p class="legend">${legend} <span>dashed arrow: waits for the whole stage (FAN_IN)</span></p>

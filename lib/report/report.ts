@@ -1,5 +1,6 @@
 /** Writes `<run>/report/index.html`: gathers the facts, embeds the pictures, renders, writes atomically. */
 import { dirname, relative } from 'node:path';
+import type { BatchRunStatus } from '../runners/batch-status.js';
 import type { RunPlan } from '../runners/records.js';
 import type { Storage } from '../storage/types.js';
 import { isS3Uri, joinUri, normalizeUri } from '../storage/uri.js';
@@ -33,6 +34,8 @@ export interface WriteReportOptions {
   /** @default `<run>/report/index.html` */
   readonly out?: string;
   readonly now?: Date;
+  /** The run's state as AWS Batch tells it (a Batch run): stage states, failures with exit codes. */
+  readonly batch?: BatchRunStatus;
 }
 
 export interface WrittenReport {
@@ -49,7 +52,7 @@ export async function writeRunReport(
   options: WriteReportOptions = {},
 ): Promise<WrittenReport> {
   const uri = options.out ?? defaultReportUri(plan.runUri);
-  const facts = await gatherReportFacts(storage, plan, options.now);
+  const facts = await gatherReportFacts(storage, plan, options.now, options.batch);
   const linkBase = linkBaseFor(plan.runUri, uri);
   const images = new Map<string, string>();
   const embedded: string[] = [];
@@ -68,4 +71,58 @@ export async function writeRunReport(
   const html = renderReportHtml(facts, { linkBase, images });
   await storage.writeAtomic(uri, html, { contentType: 'text/html; charset=utf-8' });
   return { uri, facts, embedded };
+}
+
+/** `<run>/report/report.json`: which Batch state the report at `<run>/report/index.html` shows. */
+export function reportRecordUri(runUri: string): string {
+  return joinUri(runUri, 'report', 'report.json');
+}
+
+/**
+ * What a finished Batch run's report depends on: the run's state, its submissions and, per stage,
+ * the tasks done and failed. A report written for the same key is up to date.
+ */
+export function batchReportKey(status: BatchRunStatus): string {
+  return JSON.stringify([
+    status.state,
+    status.submissions,
+    status.stages.map((s) => [s.name, s.done, s.counts.failed, s.counts.blocked]),
+  ]);
+}
+
+/**
+ * Writes the report of a finished AWS Batch run unless the one there already shows this state
+ * (`force` writes it anyway); records what it showed in `<run>/report/report.json`, after the page.
+ */
+export async function writeBatchRunReport(
+  storage: Storage,
+  plan: RunPlan,
+  status: BatchRunStatus,
+  options: { readonly force?: boolean; readonly now?: Date } = {},
+): Promise<{ readonly uri: string; readonly written: boolean; readonly report?: WrittenReport }> {
+  const uri = defaultReportUri(plan.runUri);
+  const recordUri = reportRecordUri(plan.runUri);
+  const key = batchReportKey(status);
+  if (!options.force && (await storage.exists(uri)) && (await storage.exists(recordUri))) {
+    try {
+      const record = JSON.parse((await storage.read(recordUri)).toString('utf8')) as { key?: unknown };
+      if (record.key === key) return { uri, written: false };
+    } catch {
+      // an unreadable record: write the report again
+    }
+  }
+  const written = await writeRunReport(storage, plan, {
+    batch: status,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  await storage.writeAtomic(
+    recordUri,
+    JSON.stringify(
+      { key, state: status.state, checkedAt: status.checkedAt, generatedAt: written.facts.generatedAt },
+      null,
+      2,
+    ) + '\n',
+    { contentType: 'application/json' },
+  );
+  return { uri, written: true, report: written };
 }

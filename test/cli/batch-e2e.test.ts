@@ -417,6 +417,27 @@ describe('geobatch --runner batch end to end (executing stand-in)', () => {
           /check\[1\] \(b\): exit 137: Essential container in task exited; OutOfMemoryError/,
         );
         assert.match(text.stdout, /1 task\(s\) blocked: a task they wait for failed/);
+
+        // the first status that saw the run finished wrote its report, with Batch's failures in it
+        const page = (await storage.read(`${runUri}/report/index.html`)).toString('utf8');
+        assert.match(page, /AWS Batch, environment dev, eu-west-1/);
+        assert.match(
+          page,
+          /<b>check\[1\]<\/b> \(b\): <code class="error">exit 137: Essential container in task exited; OutOfMemoryError/,
+        );
+        assert.ok(
+          page.includes(`log: <code>geobatch logs ${runUri} check --index 1</code>`),
+          'the log is a logs command',
+        );
+        assert.match(
+          page,
+          /data-stage="report"><td><a href="#stage-report">report<\/a><\/td><td>[^<]*<\/td><td><span class="badge"[^>]*>failed</,
+        );
+        const record = JSON.parse((await storage.read(`${runUri}/report/report.json`)).toString('utf8')) as {
+          state: string;
+        };
+        assert.equal(record.state, 'failed');
+        assert.match(text.stdout, /^report: s3:\/\/\S+\/report\/index\.html \(up to date\)$/m);
       },
     );
 
@@ -453,6 +474,13 @@ describe('geobatch --runner batch end to end (executing stand-in)', () => {
       });
       for (const stage of ['check', 'report'])
         for (let i = 0; i < 3; i++) assert.ok(await storage.stat(runLayout(runUri).marker(stage, i)));
+      // the run's new final state gets a new report
+      const record = JSON.parse((await storage.read(`${runUri}/report/report.json`)).toString('utf8')) as {
+        state: string;
+      };
+      assert.equal(record.state, 'succeeded');
+      const page = (await storage.read(`${runUri}/report/index.html`)).toString('utf8');
+      assert.ok(!page.includes('class="failure"'), 'no failures left on the page');
       // the task that failed now shows the resumed attempt, which did the work
       const fixed = await logs([runUri, 'check', '--index', '1']);
       assert.equal(fixed.code, 0, fixed.stderr);

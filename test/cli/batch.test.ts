@@ -315,6 +315,13 @@ describe('geobatch with --runner batch (CLI)', () => {
     assert.ok(lines.length >= 2, result.stdout);
     assert.equal(lines[0]?.state, 'running');
     assert.equal(lines[lines.length - 1]?.state, 'succeeded');
+    // seeing the end, the watch wrote the run's report (named on stderr: stdout is JSON lines)
+    assert.match(result.stderr, new RegExp(`^report: ${runUri}/report/index\\.html$`, 'm'));
+    const page = (await storage.read(`${runUri}/report/index.html`)).toString('utf8');
+    assert.match(page, /AWS Batch, environment dev, eu-west-1/);
+    assert.match(page, /<title>[^<]*: succeeded<\/title>/);
+    await storage.delete(`${runUri}/report/index.html`);
+    await storage.delete(`${runUri}/report/report.json`);
     for (const id of states.keys()) states.set(id, 'RUNNING');
     for (const uri of markers) await storage.delete(uri);
   });
