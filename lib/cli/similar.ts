@@ -48,10 +48,10 @@ function table(query: Neighbour | undefined, neighbours: readonly Neighbour[], m
 
 export const similarCommand = new Command('similar')
   .description(
-    'Find the chips that look most like one chip: its nearest neighbours by cosine in an embeddings folder\n' +
-      "written by 'geobatch embed' (embed.json, vectors.f32, chips.jsonl; local or s3://).\n" +
-      `Search is exact (every vector compared) below ${exactUpTo.toLocaleString('en')} vectors or without an index; with an\n` +
-      'index built by --build-index (USearch HNSW, saved in <emb>/index/) larger folders are searched approximately:\n' +
+    'Find the chips that look most like one chip: its nearest neighbours by cosine in an embeddings folder ' +
+      "written by 'geobatch embed' (embed.json, vectors.f32, chips.jsonl; local or s3://). " +
+      `Search is exact (every vector compared) below ${exactUpTo.toLocaleString('en')} vectors or without an index; with an ` +
+      'index built by --build-index (USearch HNSW, saved in <emb>/index/) larger folders are searched approximately: ' +
       'the index proposes candidates, their scores are computed exactly. An index built from other vectors is never used.',
   )
   .argument('<emb>', 'embeddings folder (local dir or s3:// prefix)')
