@@ -43,7 +43,7 @@ import { rgbChannelMaps, type ChannelMap } from '../raster/rgb.js';
 import { defaultBands, DEFAULT_PERCENTILES } from '../raster/stretch.js';
 import type { Storage } from '../storage/types.js';
 import { CLASS_PALETTE, type Rgba } from './palette.js';
-import { buildPyramid, pyramidPlan, type PyramidLevel } from './pyramid.js';
+import { buildPyramid, PyramidLevel, pyramidPlan } from './pyramid.js';
 import { TileCache, type TileCacheStats } from './tile-cache.js';
 import { TileError } from './tile-error.js';
 
@@ -76,7 +76,7 @@ export interface TileLayerOptions {
 
 /** What a layer did so far: tile cache counters, blocks decoded, pyramid state. */
 export interface TileLayerStats extends TileCacheStats {
-  /** Source blocks decoded (every level). */
+  /** Source blocks decoded (full resolution, overviews, and while building the pyramid). */
   readonly blocksDecoded: number;
   /** Bytes of the in-memory pyramid (0 when none was built). */
   readonly pyramidBytes: number;
@@ -131,6 +131,8 @@ interface SampledLevel {
   readonly factor: readonly [number, number];
   readonly blocks: ImageBlocks;
   readonly cache: BlockCache;
+  /** Whether its cache decodes source blocks (false for pyramid levels, already in memory). */
+  readonly decodes: boolean;
 }
 
 const CLASS_NAME = /(mask|class|label|pred)/i;
@@ -178,6 +180,7 @@ class RasterTileLayer implements TileLayer {
   private readonly used = new Set<number>();
   private pyramid: Promise<PyramidLevel[]> | undefined;
   private pyramidSize = 0;
+  private pyramidBlocks = 0;
   private closed = false;
   private readonly values: Float64Array;
   private readonly valid = new Uint8Array(TILE_SIZE * TILE_SIZE);
@@ -360,8 +363,8 @@ class RasterTileLayer implements TileLayer {
   }
 
   stats(): TileLayerStats {
-    let blocksDecoded = 0;
-    for (const level of this.settled) blocksDecoded += level.cache.decoded;
+    let blocksDecoded = this.pyramidBlocks;
+    for (const level of this.settled) if (level.decodes) blocksDecoded += level.cache.decoded;
     return {
       ...this.cache.stats(),
       blocksDecoded,
@@ -390,7 +393,7 @@ class RasterTileLayer implements TileLayer {
 
   private level(
     key: string,
-    make: () => Promise<Omit<SampledLevel, 'cache'> & { bands: readonly number[] }>,
+    make: () => Promise<Omit<SampledLevel, 'cache' | 'decodes'> & { bands: readonly number[] }>,
   ): Promise<SampledLevel> {
     let level = this.levels.get(key);
     if (!level) {
@@ -399,6 +402,7 @@ class RasterTileLayer implements TileLayer {
           factor: l.factor,
           blocks: l.blocks,
           cache: new BlockCache(l.blocks, l.bands, this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES),
+          decodes: !(l.blocks instanceof PyramidLevel),
         };
         this.settled.push(sampled);
         return sampled;
@@ -437,6 +441,7 @@ class RasterTileLayer implements TileLayer {
     if (!plan || !(scale >= plan.firstFactor * (1 - 1e-9))) return full();
     this.pyramid ??= buildPyramid(await this.raster.level(0), this.distinct, this.raster.info.nodata, plan, {
       method: this.kind === 'classes' ? 'nearest' : 'average',
+      onBlock: () => this.pyramidBlocks++,
     }).then((levels) => {
       this.pyramidSize = levels.reduce((s, l) => s + l.bytes, 0);
       return levels;
