@@ -131,6 +131,8 @@ interface SampledLevel {
   readonly factor: readonly [number, number];
   readonly blocks: ImageBlocks;
   readonly cache: BlockCache;
+  /** Bands to read it with. */
+  readonly bands: readonly number[];
   /** Whether its cache decodes source blocks (false for pyramid levels, already in memory). */
   readonly decodes: boolean;
 }
@@ -393,7 +395,7 @@ class RasterTileLayer implements TileLayer {
 
   private level(
     key: string,
-    make: () => Promise<Omit<SampledLevel, 'cache' | 'decodes'> & { bands: readonly number[] }>,
+    make: () => Promise<Omit<SampledLevel, 'cache' | 'decodes'>>,
   ): Promise<SampledLevel> {
     let level = this.levels.get(key);
     if (!level) {
@@ -401,6 +403,7 @@ class RasterTileLayer implements TileLayer {
         const sampled: SampledLevel = {
           factor: l.factor,
           blocks: l.blocks,
+          bands: l.bands,
           cache: new BlockCache(l.blocks, l.bands, this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES),
           decodes: !(l.blocks instanceof PyramidLevel),
         };
@@ -471,11 +474,20 @@ class RasterTileLayer implements TileLayer {
     const pixelMap = level.factor[0] === 1 && level.factor[1] === 1 ? map : scaleMap(map, level);
     const resampling: Resampling = this.kind === 'classes' ? 'nearest' : 'bilinear';
     const pixels = TILE_SIZE * TILE_SIZE;
+    const keys = level.cache.neededBlocks(pixelMap, resampling);
+    // blocks are fetched and decoded concurrently with other tiles' ...
+    await level.cache.load(keys);
     const rgba = await this.lock.run(async () => {
-      await level.cache.load(level.cache.neededBlocks(pixelMap, resampling));
+      // ... and sampled one tile at a time, once every block is there: another tile's load may
+      // have evicted some meanwhile; after two reloads this tile gets a cache of its own
+      let cache = level.cache;
+      for (let attempt = 0; !cache.hasAll(keys); attempt++) {
+        if (attempt === 2) cache = new BlockCache(level.blocks, level.bands, 0);
+        await cache.load(keys);
+      }
       const count = resampleChip(
         pixelMap,
-        level.cache,
+        cache,
         this.distinct.length,
         level.blocks.width,
         level.blocks.height,

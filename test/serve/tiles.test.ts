@@ -176,9 +176,19 @@ describe('tile layers', () => {
       assert.ok(await kept);
       const tiles = [...tilesAt(layer, 14), ...tilesAt(layer, 12)];
       const parallel = await Promise.all(tiles.map((k) => layer.tile(k.z, k.x, k.y)));
+      // a block cache of 4 blocks: concurrent tiles evict each other's blocks
+      const tight = await openTileLayer(storage, scene, { blockCacheBytes: 1 });
+      const squeezed = await Promise.all(tiles.map((k) => tight.tile(k.z, k.x, k.y))).finally(() =>
+        tight.close(),
+      );
       for (let i = 0; i < tiles.length; i++) {
         const k = tiles[i]!;
         const one = await sequential.tile(k.z, k.x, k.y);
+        assert.deepEqual(
+          squeezed[i] && (await rgbaOf(squeezed[i]!)),
+          one && (await rgbaOf(one)),
+          `${k.z}/${k.x}/${k.y} with 4 cached blocks`,
+        );
         assert.deepEqual(
           parallel[i] && (await rgbaOf(parallel[i]!)),
           one && (await rgbaOf(one)),
