@@ -250,6 +250,40 @@ describe('tile layers', () => {
     }
   });
 
+  it('serves a raster in geographic coordinates (EPSG:4326) too', async () => {
+    const file = join(dir, 'lonlat.tif');
+    const data = new Uint8Array(400 * 300 * 3).fill(180);
+    await writeGeoTiff(file, data, {
+      width: 400,
+      height: 300,
+      bands: 3,
+      geotransform: [13.3, 0.0001, 0, 45.3, 0, -0.0001],
+      epsg: 4326,
+      tileSize: 256,
+    });
+    const layer = await openTileLayer(storage, file);
+    try {
+      const [w, s, e, n] = layer.bounds;
+      assert.ok(Math.abs(w - 13.3) < 1e-9 && Math.abs(e - 13.34) < 1e-9, `${w} ${e}`);
+      assert.ok(Math.abs(n - 45.3) < 1e-9 && Math.abs(s - 45.27) < 1e-9, `${s} ${n}`);
+      const t = tileForLngLat(13.32, 45.285, 15);
+      const a = await rgbaOf((await layer.tile(15, t.x, t.y))!);
+      const b = tileMercatorBounds(t);
+      const [mx, my] = crsTransform({ epsg: 4326, text: 'CRS84' }, { epsg: 3857, text: 'EPSG:3857' }).forward(
+        13.32,
+        45.285,
+      );
+      const col = Math.floor(((mx - b.left) / (b.right - b.left)) * 256);
+      const row = Math.floor(((b.top - my) / (b.top - b.bottom)) * 256);
+      assert.deepEqual(
+        Array.from(a.subarray((row * 256 + col) * 4, (row * 256 + col) * 4 + 4)),
+        [180, 180, 180, 255],
+      );
+    } finally {
+      await layer.close();
+    }
+  });
+
   it('draws the alpha band of an RGBA raster as alpha', async () => {
     const width = 512;
     const height = 512;
