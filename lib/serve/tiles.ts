@@ -65,7 +65,10 @@ export interface TileLayerOptions {
   readonly kind?: TileLayerKind | 'auto';
   /** Byte budget of rendered PNG tiles. @default 64 MiB */
   readonly cacheBytes?: number;
-  /** Byte budget of decoded source blocks. @default 64 MiB */
+  /**
+   * Byte budget of decoded source blocks, shared by full resolution and the overviews (each
+   * level keeps at least the blocks of the tile being drawn, and 4). @default 64 MiB
+   */
   readonly blockCacheBytes?: number;
   /** Byte budget of the decimated pyramid built for a raster without overviews. @default 64 MiB */
   readonly pyramidBytes?: number;
@@ -404,7 +407,7 @@ class RasterTileLayer implements TileLayer {
           factor: l.factor,
           blocks: l.blocks,
           bands: l.bands,
-          cache: new BlockCache(l.blocks, l.bands, this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES),
+          cache: new BlockCache(l.blocks, l.bands, this.blockBudget(key)),
           decodes: !(l.blocks instanceof PyramidLevel),
         };
         this.settled.push(sampled);
@@ -414,6 +417,17 @@ class RasterTileLayer implements TileLayer {
       this.levels.set(key, level);
     }
     return level;
+  }
+
+  /**
+   * The block cache bytes of a level: the layer's budget shared by every level that decodes
+   * (full resolution half of it when there are overviews, the overviews the other half).
+   */
+  private blockBudget(key: string): number {
+    const total = this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES;
+    const overviews = this.raster.overviewIndices.length;
+    if (overviews === 0) return total;
+    return key === '0' ? total / 2 : total / 2 / overviews;
   }
 
   /** The level to sample for `scale` source pixels per tile pixel. */
