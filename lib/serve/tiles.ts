@@ -483,7 +483,7 @@ class RasterTileLayer implements TileLayer {
     const exact = this.mapping.chipToScene(cell);
     const map: ChipMap = cell.window
       ? windowMap(cell.window.col, cell.window.row, TILE_SIZE, TILE_SIZE)
-      : approximateMap(exact, TILE_SIZE, TILE_SIZE, DEFAULT_MAX_ERROR);
+      : this.mapOverRaster(exact, tb);
     const level = await this.levelFor(this.scaleOf(exact));
     const pixelMap = level.factor[0] === 1 && level.factor[1] === 1 ? map : scaleMap(map, level);
     const resampling: Resampling = this.kind === 'classes' ? 'nearest' : 'bilinear';
@@ -526,6 +526,36 @@ class RasterTileLayer implements TileLayer {
     return sharp(rgba, { raw: { width: TILE_SIZE, height: TILE_SIZE, channels: 4 } })
       .png({ compressionLevel: 6 })
       .toBuffer();
+  }
+
+  /**
+   * The tile's source positions, computed only over the tile pixels the raster's web-mercator
+   * box covers (plus a pixel), NaN elsewhere: zoomed-out tiles of a small raster would otherwise
+   * transform most of their pixels exactly, far outside the raster's CRS's useful domain.
+   */
+  private mapOverRaster(
+    exact: (col: number, row: number) => [number, number],
+    tb: { left: number; right: number; top: number },
+  ): ChipMap {
+    const m = this.mercator;
+    const res = (tb.right - tb.left) / TILE_SIZE;
+    const clamp = (v: number): number => Math.max(0, Math.min(TILE_SIZE, v));
+    const c0 = clamp(Math.floor((m.xmin - tb.left) / res) - 1);
+    const c1 = clamp(Math.ceil((m.xmax - tb.left) / res) + 1);
+    const r0 = clamp(Math.floor((tb.top - m.ymax) / res) - 1);
+    const r1 = clamp(Math.ceil((tb.top - m.ymin) / res) + 1);
+    if (c0 === 0 && r0 === 0 && c1 === TILE_SIZE && r1 === TILE_SIZE) {
+      return approximateMap(exact, TILE_SIZE, TILE_SIZE, DEFAULT_MAX_ERROR);
+    }
+    const w = c1 - c0;
+    const part = approximateMap((col, row) => exact(col + c0, row + r0), w, r1 - r0, DEFAULT_MAX_ERROR);
+    const xs = new Float64Array(TILE_SIZE * TILE_SIZE).fill(NaN);
+    const ys = new Float64Array(TILE_SIZE * TILE_SIZE).fill(NaN);
+    for (let r = r0; r < r1; r++) {
+      xs.set(part.xs.subarray((r - r0) * w, (r - r0 + 1) * w), r * TILE_SIZE + c0);
+      ys.set(part.ys.subarray((r - r0) * w, (r - r0 + 1) * w), r * TILE_SIZE + c0);
+    }
+    return { ...part, width: TILE_SIZE, height: TILE_SIZE, xs, ys };
   }
 
   private rgbPixels(pixels: number): Uint8Array {
