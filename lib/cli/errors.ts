@@ -62,6 +62,7 @@ const userErrorNames = new Set([
   'EvalError',
   'StacError',
   'RegistryError',
+  'TileError',
 ]);
 
 export interface HandledError {
