@@ -59,6 +59,7 @@ const userErrorNames = new Set([
   'DatasetError',
   'PredictError',
   'EvalError',
+  'EmbedError',
   'StacError',
   'RegistryError',
 ]);
