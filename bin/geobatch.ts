@@ -9,6 +9,7 @@ import { cpCommand, syncCommand } from '../lib/cli/cp.js';
 import { datasetCommand } from '../lib/cli/dataset.js';
 import { datasetsCommand } from '../lib/cli/datasets.js';
 import { demoDataCommand } from '../lib/cli/demo-data.js';
+import { embedCommand } from '../lib/cli/embed.js';
 import { evalCommand } from '../lib/cli/eval.js';
 import { handleError } from '../lib/cli/errors.js';
 import { jobsCommand } from '../lib/cli/jobs.js';
@@ -52,6 +53,7 @@ for (const command of [
   trainCommand,
   evalCommand,
   predictCommand,
+  embedCommand,
   similarCommand,
   cpCommand,
   syncCommand,

@@ -10,6 +10,7 @@ import type { Queue } from '../lib/pipeline/types.js';
 import { chipGridParams } from './chip-grid-params.js';
 import { chipParams } from './chip-params.js';
 import { imageStageParam, rgbConversionParams } from './common-params.js';
+import { embedParams } from './embed-params.js';
 import { evalParams } from './eval-params.js';
 import { mergeParams } from './merge-params.js';
 import { predictParams } from './predict-params.js';
@@ -402,6 +403,28 @@ export const catalog = {
     granularity: 'item',
     parts: true,
     params: predictParams,
+  },
+  embed: {
+    description:
+      "Embeds every chip of a dataset or chip stage with a trained classifier's pooled features (ONNX Runtime, fan-in): <stage>/vectors.f32 (unit float32 rows), chips.jsonl, embed.json, for geobatch similar.",
+    queue: 'cpu',
+    vcpus: 2,
+    memoryMiB: 4096,
+    gpus: 0,
+    timeoutSeconds: 86400,
+    granularity: 'stage',
+    params: embedParams,
+  },
+  'embed-gpu': {
+    description:
+      'The embed job on the GPU queue (CUDA execution provider): taken by an embed stage with resources.gpus >= 1.',
+    queue: 'gpu',
+    vcpus: 4,
+    memoryMiB: 15000,
+    gpus: 1,
+    timeoutSeconds: 86400,
+    granularity: 'stage',
+    params: embedParams,
   },
 } as const satisfies Record<string, CatalogEntry>;
 

@@ -24,6 +24,8 @@ const loaders: Loaders = {
   eval: async () => (await import('./eval.js')).evalJob,
   predict: async () => (await import('./predict.js')).predictJob,
   'predict-gpu': async () => (await import('./predict.js')).predictJob,
+  embed: async () => (await import('./embed.js')).embedJob,
+  'embed-gpu': async () => (await import('./embed.js')).embedJob,
 };
 
 /** The module of a catalog job. */

@@ -62,6 +62,15 @@ export const bundleSchema = z
       })
       .strict(),
     outputs: z.array(z.string().min(1)).min(1),
+    /**
+     * The output with one L2-normalised vector per image (`geobatch embed`): a classifier's pooled
+     * backbone features, `dim` long. Absent in bundles written before embeddings were exported,
+     * and for detection and segmentation models.
+     */
+    embedding: z
+      .object({ output: z.string().min(1), dim: z.number().int().min(1) })
+      .strict()
+      .optional(),
     /** The windows the training chips were cut with: predict uses them unless told otherwise. */
     windows: z.object({ size: z.number().int().min(1), overlap: z.number().min(0).lt(1) }).strict(),
     /**

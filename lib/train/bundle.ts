@@ -5,6 +5,7 @@
  * and band conversion: the caller's provenance, else the defaults below) and the score threshold
  * chosen on validation (lib/train/threshold.ts for detection).
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUNDLE_FORMAT, bundleSchema, type ModelBundle } from '../predict/bundle.js';
 import type { TrainerConfig } from './config.js';
@@ -145,6 +146,33 @@ export function trainedImageSize(config: TrainerConfig, metrics: MetricsFile): n
   return fromMetrics ?? config.imageSize ?? undefined;
 }
 
+/** The output name of the embedding the trainer exports (jobs/train/geobatch_trainer/export.py). */
+export const EMBEDDING_OUTPUT = 'embedding';
+
+/**
+ * The embedding of model.onnx, when it has the output: its length, from the trainer's check of it
+ * (onnx-check.json, shape [1, dim], which the ONNX check has just compared with onnxruntime's).
+ */
+export async function embeddingOf(
+  outputDir: string,
+  signature: OnnxSignature,
+): Promise<ModelBundle['embedding']> {
+  if (!signature.outputs.includes(EMBEDDING_OUTPUT)) return undefined;
+  const path = join(outputDir, 'onnx-check.json');
+  const check = JSON.parse(await readFile(path, 'utf8')) as {
+    outputs?: { name?: unknown; shape?: unknown }[];
+  };
+  const shape = check.outputs?.find((o) => o.name === EMBEDDING_OUTPUT)?.shape;
+  const dim = Array.isArray(shape) && shape.length === 2 ? shape[1] : undefined;
+  if (!Number.isInteger(dim) || (dim as number) < 1) {
+    throw new TrainError(
+      'onnx',
+      `${path}: the '${EMBEDDING_OUTPUT}' output has shape ${JSON.stringify(shape)}, expected [1, dim]`,
+    );
+  }
+  return { output: EMBEDDING_OUTPUT, dim: dim as number };
+}
+
 /** Builds and checks the bundle of a finished run (reads model.onnx; detection runs it on validation). */
 export async function buildBundle(input: BuildBundleInput): Promise<ModelBundle> {
   const { config, metrics } = input;
@@ -167,6 +195,7 @@ export async function buildBundle(input: BuildBundleInput): Promise<ModelBundle>
     conversion: known.conversion ?? defaults.conversion,
   };
   const threshold = await scoreThresholdFor(input, signature.size);
+  const embedding = await embeddingOf(input.outputDir, signature);
   const bundle: ModelBundle = {
     format: BUNDLE_FORMAT,
     version: 1,
@@ -185,6 +214,7 @@ export async function buildBundle(input: BuildBundleInput): Promise<ModelBundle>
       normalization: 'inside the model (ImageNet mean and std)',
     },
     outputs: [...signature.outputs],
+    ...(embedding ? { embedding } : {}),
     windows: provenance.windows,
     conversion: provenance.conversion,
     scoreThreshold: threshold.scoreThreshold,

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -75,7 +75,8 @@ export async function untrainedModel(options: UntrainedModelOptions): Promise<st
     classes: classes.length,
     size,
     seed,
-    v: 2,
+    // 3: classifiers export their embedding
+    v: 3,
     ...(state ? { state } : {}),
   });
   const hash = createHash('sha256')
@@ -94,6 +95,11 @@ export async function untrainedModel(options: UntrainedModelOptions): Promise<st
       ['-c', EXPORT, JSON.stringify({ task, model, classes: classes.length, size, seed, out: tmp, state })],
       { env: { ...process.env, PYTHONPATH: pythonPath(trainer) }, maxBuffer: 1 << 24 },
     );
+    // the classifier's embedding: its length is the check output's (as lib/train/bundle.ts reads it)
+    const check = JSON.parse(await readFile(join(tmp, 'onnx-check.json'), 'utf8')) as {
+      outputs: { name: string; shape: number[] }[];
+    };
+    const embedding = check.outputs.find((o) => o.name === 'embedding');
     const bundle: ModelBundle = {
       format: BUNDLE_FORMAT,
       version: 1,
@@ -116,7 +122,8 @@ export async function untrainedModel(options: UntrainedModelOptions): Promise<st
           ? ['boxes', 'labels', 'scores']
           : task === 'segmentation'
             ? ['logits']
-            : ['scores'],
+            : ['scores', 'embedding'],
+      ...(embedding ? { embedding: { output: 'embedding', dim: embedding.shape[1]! } } : {}),
       windows: { size, overlap: 0.2 },
       conversion: {
         sourceBands: null,

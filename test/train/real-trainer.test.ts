@@ -154,6 +154,7 @@ describe('geobatch train with the real trainer', { skip }, () => {
       'onnx-check.json',
       'onnx-check-input.bin',
       'onnx-check-scores.bin',
+      'onnx-check-embedding.bin',
       'bundle.json',
       'checkpoints/epoch-0001.pt',
       'checkpoints/epoch-0002.pt',
@@ -190,7 +191,9 @@ describe('geobatch train with the real trainer', { skip }, () => {
       resize: 'bilinear',
       normalization: 'inside the model (ImageNet mean and std)',
     });
-    assert.deepEqual(bundle.outputs, ['scores']);
+    assert.deepEqual(bundle.outputs, ['scores', 'embedding']);
+    // resnet18's pooled features, the input of its fc
+    assert.deepEqual(bundle.embedding, { output: 'embedding', dim: 512 });
     assert.deepEqual(bundle.windows, { size: 64, overlap: 0.25 });
     assert.deepEqual(bundle.conversion, {
       sourceBands: 4,
@@ -281,8 +284,24 @@ describe('geobatch train with the real trainer', { skip }, () => {
     assert.deepEqual(honest.inputShape, [1, 3, 64, 64]);
     assert.deepEqual(
       honest.outputs.map((o) => [o.name, o.shape]),
-      [['scores', [1, 2]]],
+      [
+        ['scores', [1, 2]],
+        ['embedding', [1, 512]],
+      ],
     );
+    // the embedding is compared too: one element moved by 0.01 is a mismatch
+    const embedding = join(outDir, 'onnx-check-embedding.bin');
+    await copyFile(embedding, `${embedding}.orig`);
+    const vector = await readFile(embedding);
+    vector.writeFloatLE(vector.readFloatLE(4 * 7) + 0.01, 4 * 7);
+    await writeFile(embedding, vector);
+    const movedEmbedding = await verifyOnnx(outDir);
+    assert.equal(movedEmbedding.ok, false);
+    assert.match(
+      movedEmbedding.outputs.find((o) => o.name === 'embedding')!.problem!,
+      /^element 7: onnxruntime /,
+    );
+    await copyFile(`${embedding}.orig`, embedding);
 
     // tamper with the PyTorch side: the first score moves by 0.01
     const file = join(outDir, 'onnx-check-scores.bin');

@@ -1,7 +1,7 @@
 """ONNX export (opset 11, fixed input size) and the onnx-check files the harness compares with onnxruntime.
 
 Segmentation and classification are exported with a dynamic batch axis (input `image` and the
-output, axis 0), so that prediction can run several windows at once; detection stays at batch 1
+outputs, axis 0), so that prediction can run several windows at once; detection stays at batch 1
 (the Faster R-CNN wrapper handles one image per run)."""
 
 import copy
@@ -12,6 +12,7 @@ import os
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 OPSET = 11
 
@@ -38,19 +39,34 @@ class DetectionExport(nn.Module):
         return out["boxes"], out["labels"], out["scores"]
 
 
-class SigmoidExport(nn.Module):
+class ClassifierExport(nn.Module):
+    """MultiLabelNet: [B,3,S,S] in [0, 1] -> scores [B,K] (sigmoid) and embedding [B,F].
+
+    `embedding` is the backbone's globally average-pooled features (the input of the ResNet's fc,
+    which MultiLabelNet replaces by its MLP head: 512 for resnet18, 2048 for resnet50), divided by
+    their L2 norm inside the graph, so that any consumer of model.onnx compares them by cosine
+    (dot product) without knowing a convention."""
+
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, image):
-        return torch.sigmoid(self.model(image))
+        features = self.model.backbone(self.model.norm(image))
+        scores = torch.sigmoid(self.model.head(features))
+        return scores, F.normalize(features, p=2.0, dim=1, eps=EMBEDDING_EPS)
 
+
+# a zero feature vector (every pooled ReLU output 0) stays zero instead of dividing by 0
+EMBEDDING_EPS = 1e-12
+
+EMBEDDING_OUTPUT = "embedding"
 
 OUTPUT_NAMES = {
     "detection": ["boxes", "labels", "scores"],
     "segmentation": ["logits"],
-    "classification": ["scores"],
+    # scores first: predict reads a classifier's scores as the bundle's first output
+    "classification": ["scores", EMBEDDING_OUTPUT],
 }
 
 
@@ -61,7 +77,7 @@ def export_module(model, task):
     if task == "detection":
         return DetectionExport(m).eval()
     if task == "classification":
-        return SigmoidExport(m).eval()
+        return ClassifierExport(m).eval()
     return m
 
 

@@ -34,11 +34,17 @@ class Export(unittest.TestCase):
         self.assertEqual([name for name, _ in artifacts], ["model.onnx", "onnx-check.json"])
         with open(os.path.join(self.tmp, "model.onnx"), "rb") as f:
             self.assertGreater(len(f.read()), 10000)
-        self.assertEqual(sorted(os.listdir(self.tmp)), ["model.onnx", "onnx-check-input.bin", "onnx-check-scores.bin", "onnx-check.json"])
+        self.assertEqual(
+            sorted(os.listdir(self.tmp)),
+            ["model.onnx", "onnx-check-embedding.bin", "onnx-check-input.bin", "onnx-check-scores.bin", "onnx-check.json"],
+        )
 
     def test_the_batch_axis_is_dynamic_except_for_detection(self):
         self.assertEqual(export.dynamic_axes("segmentation"), {"image": {0: "batch"}, "logits": {0: "batch"}})
-        self.assertEqual(export.dynamic_axes("classification"), {"image": {0: "batch"}, "scores": {0: "batch"}})
+        self.assertEqual(
+            export.dynamic_axes("classification"),
+            {"image": {0: "batch"}, "scores": {0: "batch"}, "embedding": {0: "batch"}},
+        )
         self.assertIsNone(export.dynamic_axes("detection"))
         seen = []
 
@@ -48,13 +54,37 @@ class Export(unittest.TestCase):
 
         with mock.patch.object(torch.onnx, "export", recording_export):
             export.export_onnx(small_model(), "classification", 32, self.tmp)
-        self.assertEqual(seen, [{"image": {0: "batch"}, "scores": {0: "batch"}}])
+        self.assertEqual(seen, [{"image": {0: "batch"}, "scores": {0: "batch"}, "embedding": {0: "batch"}}])
         # the symbolic dimension is stored by name in the graph's input and output shapes
         # (python onnxruntime is not installed here: test/train/onnx-batch.test.ts runs a batch of 2)
         with open(os.path.join(self.tmp, "model.onnx"), "rb") as f:
             self.assertGreaterEqual(f.read().count(b"batch"), 2)
         with open(os.path.join(self.tmp, "onnx-check.json"), "r", encoding="utf-8") as f:
             self.assertEqual(json.load(f)["input"]["shape"], [1, 3, 32, 32])
+
+    def test_classifier_embedding_is_the_normalised_pooled_backbone_features(self):
+        model = small_model()
+        export.export_onnx(model, "classification", 32, self.tmp)
+        with open(os.path.join(self.tmp, "onnx-check.json"), "r", encoding="utf-8") as f:
+            check = json.load(f)
+        outputs = {o["name"]: o for o in check["outputs"]}
+        self.assertEqual([o["name"] for o in check["outputs"]], ["scores", "embedding"])
+        self.assertEqual(outputs["embedding"]["shape"], [1, 512])  # resnet18's fc input
+        self.assertEqual(outputs["scores"]["shape"], [1, 2])
+        with open(os.path.join(self.tmp, "onnx-check-input.bin"), "rb") as f:
+            x = torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(1, 3, 32, 32)
+        with open(os.path.join(self.tmp, "onnx-check-embedding.bin"), "rb") as f:
+            got = torch.frombuffer(bytearray(f.read()), dtype=torch.float32)
+        model.eval()
+        with torch.no_grad():
+            pooled = model.backbone(model.norm(x))[0]  # avgpool + flatten, fc is Identity
+            scores = torch.sigmoid(model.head(pooled[None]))[0]
+        want = pooled / pooled.norm()
+        self.assertAlmostEqual(float(got.norm()), 1.0, places=5)
+        self.assertLess(float((got - want).abs().max()), 1e-6)
+        with open(os.path.join(self.tmp, "onnx-check-scores.bin"), "rb") as f:
+            got_scores = torch.frombuffer(bytearray(f.read()), dtype=torch.float32)
+        self.assertLess(float((got_scores - scores).abs().max()), 1e-6)
 
     def test_asks_for_the_torchscript_exporter_where_torch_has_a_dynamo_switch(self):
         calls = []
