@@ -170,21 +170,8 @@ export function planGridCells(scene: SceneGeoreference, options: GridPlanOptions
   const source = ref(scene.epsg);
   const points = outline(scene);
   const cells: GridCell[] = [];
-  const make = (id: string, name: string, quadkey: string, epsg: number, bounds: CrsBox): GridCell => {
-    const res = (bounds.xmax - bounds.xmin) / tileSize;
-    const window = latticeWindow(scene, epsg, bounds, res, tileSize);
-    return {
-      name,
-      id,
-      quadkey,
-      level,
-      epsg,
-      bounds,
-      geotransform: [bounds.xmin, res, 0, bounds.ymax, 0, -res],
-      lonLatRing: lonLatRing(epsg, bounds),
-      ...(window ? { window } : {}),
-    };
-  };
+  const make = (id: string, name: string, quadkey: string, epsg: number, bounds: CrsBox): GridCell =>
+    gridCell(scene, { id, name, quadkey, level, epsg, bounds }, tileSize);
   if (options.grid === 'ard') {
     const zone = sceneUtmZone(scene);
     const zoneEpsg = utmEpsg(zone);
@@ -207,23 +194,64 @@ export function planGridCells(scene: SceneGeoreference, options: GridPlanOptions
     }
     return cells;
   }
-  const t = crsTransform(source, CRS84);
-  const ll = boxOf(points.map(([x, y]) => t.forward(x, y)));
-  if (!Number.isFinite(ll.xmin)) {
-    throw new GridError(`${scene.uri}: the scene's outline cannot be transformed to longitude/latitude`);
-  }
+  const ll = sceneBoxIn(scene, 4326);
   const tiles: Tile[] = tilesCovering(
     { west: ll.xmin, south: ll.ymin, east: ll.xmax, north: ll.ymax },
     level,
   );
-  for (const tile of tiles) {
-    const m = tileMercatorBounds(tile);
-    const id = `${tile.z}/${tile.x}/${tile.y}`;
-    cells.push(
-      make(id, id, tileQuadkey(tile), 3857, { xmin: m.left, ymin: m.bottom, xmax: m.right, ymax: m.top }),
+  for (const tile of tiles) cells.push(webMercatorCell(scene, tile, tileSize));
+  return cells;
+}
+
+/**
+ * The bounding box of the scene's outline (densified, 16 points per edge) in another CRS
+ * (4326: CRS84 longitude/latitude); throws GridError when the outline cannot be transformed.
+ */
+export function sceneBoxIn(scene: SceneGeoreference, epsg: number): CrsBox {
+  const t = crsTransform(ref(scene.epsg), epsg === 4326 ? CRS84 : ref(epsg));
+  const box = boxOf(outline(scene).map(([x, y]) => t.forward(x, y)));
+  if (!Number.isFinite(box.xmin)) {
+    throw new GridError(
+      epsg === 4326
+        ? `${scene.uri}: the scene's outline cannot be transformed to longitude/latitude`
+        : `${scene.uri}: the scene's outline cannot be transformed to EPSG:${epsg}`,
     );
   }
-  return cells;
+  return box;
+}
+
+/** The web-mercator XYZ cell of a tile, placed on the scene (`z/x/y` is its id and name). */
+export function webMercatorCell(scene: SceneGeoreference, tile: Tile, tileSize: number): GridCell {
+  const m = tileMercatorBounds(tile);
+  const id = `${tile.z}/${tile.x}/${tile.y}`;
+  return gridCell(
+    scene,
+    {
+      id,
+      name: id,
+      quadkey: tileQuadkey(tile),
+      level: tile.z,
+      epsg: 3857,
+      bounds: { xmin: m.left, ymin: m.bottom, xmax: m.right, ymax: m.top },
+    },
+    tileSize,
+  );
+}
+
+function gridCell(
+  scene: SceneGeoreference,
+  cell: Pick<GridCell, 'id' | 'name' | 'quadkey' | 'level' | 'epsg' | 'bounds'>,
+  tileSize: number,
+): GridCell {
+  const { bounds, epsg } = cell;
+  const res = (bounds.xmax - bounds.xmin) / tileSize;
+  const window = latticeWindow(scene, epsg, bounds, res, tileSize);
+  return {
+    ...cell,
+    geotransform: [bounds.xmin, res, 0, bounds.ymax, 0, -res],
+    lonLatRing: lonLatRing(epsg, bounds),
+    ...(window ? { window } : {}),
+  };
 }
 
 /** The file stem of a URI (`s3://b/x/scene.tif` -> `scene`). */

@@ -622,6 +622,16 @@ async function chooseOverview(
     const down = Math.hypot(x2 - x0, y2 - y0);
     if (Number.isFinite(across) && Number.isFinite(down)) scale = Math.min(scale, across, down);
   }
+  return overviewForScale(raster, scale);
+}
+
+/**
+ * The overview to sample for outputs of `scale` full-resolution pixels per output pixel: the
+ * coarsest whose pixels are not larger than that (what gdalwarp's -ovr AUTO picks), or null when
+ * full resolution is the one (no overviews, or scale below 2).
+ */
+export async function overviewForScale(raster: OpenRaster, scale: number): Promise<GridOverview | null> {
+  if (raster.overviewIndices.length === 0) return null;
   if (!(scale >= 2) || !Number.isFinite(scale)) return null;
   const { width, height } = raster.info;
   let best: GridOverview | null = null;
@@ -636,7 +646,7 @@ async function chooseOverview(
 }
 
 /** A chip's sample positions in an overview's pixels instead of full-resolution ones. */
-function scaleMap(map: ChipMap, overview: GridOverview): ChipMap {
+export function scaleMap(map: ChipMap, overview: Pick<GridOverview, 'factor'>): ChipMap {
   const [fx, fy] = overview.factor;
   const xs = new Float64Array(map.xs.length);
   const ys = new Float64Array(map.ys.length);
@@ -682,7 +692,7 @@ function rawPixels(
 }
 
 /** 8-bit RGB(A) pixels of a chip from its resampled band values. */
-function toRgb(
+export function toRgb(
   values: Float64Array,
   valid: Uint8Array,
   maps: readonly ChannelMap[],

@@ -61,6 +61,7 @@ const userErrorNames = new Set([
   'EvalError',
   'StacError',
   'RegistryError',
+  'TileError',
 ]);
 
 export interface HandledError {
