@@ -21,6 +21,7 @@ import { resumeCommand } from '../lib/cli/resume.js';
 import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
 import { schemaCommand } from '../lib/cli/schema.js';
+import { serveCommand } from '../lib/cli/serve.js';
 import { stacCommand } from '../lib/cli/stac.js';
 import { statusCommand } from '../lib/cli/status.js';
 import { trainCommand } from '../lib/cli/train.js';
@@ -53,6 +54,7 @@ for (const command of [
   predictCommand,
   cpCommand,
   syncCommand,
+  serveCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

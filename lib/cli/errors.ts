@@ -62,6 +62,7 @@ const userErrorNames = new Set([
   'StacError',
   'RegistryError',
   'TileError',
+  'ServeError',
 ]);
 
 export interface HandledError {
