@@ -249,7 +249,7 @@ async function discoverStage(
           ...(legend ? { legend } : {}),
         });
       }
-      return undefined;
+      break;
     }
     case 'predict':
     case 'predict-gpu': {
