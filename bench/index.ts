@@ -35,6 +35,7 @@ const benches: Record<string, () => Promise<void>> = {
   retile: async () => (await import('./retile.js')).benchRetile(),
   predict: async () => (await import('./predict.js')).benchPredict(),
   sync: async () => (await import('./sync.js')).benchSync(),
+  similar: async () => (await import('./similar.js')).benchSimilar(),
   async xview() {
     await benchLabelsXview();
   },

@@ -22,6 +22,7 @@ import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
 import { schemaCommand } from '../lib/cli/schema.js';
 import { serveCommand } from '../lib/cli/serve.js';
+import { similarCommand } from '../lib/cli/similar.js';
 import { stacCommand } from '../lib/cli/stac.js';
 import { statusCommand } from '../lib/cli/status.js';
 import { trainCommand } from '../lib/cli/train.js';
@@ -52,6 +53,7 @@ for (const command of [
   trainCommand,
   evalCommand,
   predictCommand,
+  similarCommand,
   cpCommand,
   syncCommand,
   serveCommand,

@@ -58,6 +58,7 @@ const userErrorNames = new Set([
   'TrainError',
   'DatasetError',
   'PredictError',
+  'EmbedError',
   'EvalError',
   'StacError',
   'RegistryError',
