@@ -29,7 +29,7 @@ import { ServeError } from './errors.js';
 import { classHex } from './palette.js';
 
 /** Nearest chips of one chip, as `/api/similar` answers (an embeddings search plugs in here). */
-export type SimilarSearch = (
+export type SimilarLookup = (
   chip: string,
   k: number,
 ) => Promise<readonly { readonly name: string; readonly score: number; readonly footprint: unknown }[]>;
@@ -42,7 +42,7 @@ export interface ServeOptions {
   /** Where problems are logged (failing tiles, once per layer). Default stderr. */
   readonly log?: (line: string) => void;
   /** Answers `/api/similar`; without it that route says the run has no embeddings. */
-  readonly similar?: SimilarSearch;
+  readonly similar?: SimilarLookup;
 }
 
 export interface RunningServer {

@@ -35,6 +35,14 @@ export const CHIPS = [0, 1, 2, 3].map((i) => {
   const y = Math.floor(i / 2) * CHIP_SIZE;
   return { name: `${SCENE}_${x}_${y}_${x + CHIP_SIZE}_${y + CHIP_SIZE}.png`, x, y };
 });
+/** The chips' embedding vectors (unit length), in CHIPS order: chip 0's nearest are 1, 2, then 3. */
+export const CHIP_VECTORS = [
+  [1, 0, 0, 0],
+  [0.8, 0.6, 0, 0],
+  [0.6, 0, 0.8, 0],
+  [0, 0, 0, 1],
+] as const;
+
 /** The no-data classes the index gives the chips, in CHIPS order. */
 export const CHIP_NODATA = ['all data', 'partial data', 'no data', 'all data'] as const;
 
@@ -151,6 +159,40 @@ export async function writeRunFixture(root: string): Promise<RunFixture> {
     ),
   );
 
+  // an embed stage's output: vectors.f32, chips.jsonl, embed.json last
+  const embed = join(root, 'embed');
+  await mkdir(embed, { recursive: true });
+  await writeFile(join(embed, 'vectors.f32'), Buffer.from(Float32Array.from(CHIP_VECTORS.flat()).buffer));
+  await writeFile(
+    join(embed, 'chips.jsonl'),
+    footprints
+      .map((f, i) =>
+        JSON.stringify({
+          id: i,
+          name: CHIPS[i]!.name,
+          image: `chips/${SCENE}/images/${CHIPS[i]!.name}`,
+          source: rgb,
+          window: [CHIPS[i]!.x, CHIPS[i]!.y, CHIP_SIZE, CHIP_SIZE],
+          footprint: f.geometry,
+        }),
+      )
+      .join('\n') + '\n',
+  );
+  await writeFile(
+    join(embed, 'embed.json'),
+    JSON.stringify({
+      version: 1,
+      model: 'model.onnx',
+      dim: 4,
+      count: CHIPS.length,
+      dtype: 'float32',
+      normalized: true,
+      metric: 'cosine',
+      vectors: 'vectors.f32',
+      chips: 'chips.jsonl',
+    }),
+  );
+
   const p = plan(
     root,
     [
@@ -164,6 +206,7 @@ export async function writeRunFixture(root: string): Promise<RunFixture> {
       stage('chips', { job: 'chip', itemsFrom: 'rgb', count: 1, params: { image: 'rgb', size: CHIP_SIZE } }),
       stage('predict', { job: 'predict', itemsFrom: 'rgb', count: 1 }),
       stage('eval', { job: 'eval' }),
+      stage('embed', { job: 'embed' }),
     ],
     {
       scenes: [{ id: SCENE, uri: join(root, 'inputs', `${SCENE}-raw.tif`) }],

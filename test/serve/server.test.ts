@@ -11,10 +11,12 @@ import { discover } from '../../lib/serve/layers.js';
 import { startServer, type RunningServer } from '../../lib/serve/server.js';
 import { geojsonFeatures } from '../../lib/serve/vector.js';
 import { ServeError } from '../../lib/serve/errors.js';
+import { embeddingsLookup } from '../../lib/serve/similar.js';
 import { isolatedEnv, tsxLoader } from '../helpers/cli.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
 import {
   CHIP_NODATA,
+  CHIP_VECTORS,
   CHIPS,
   lonLat,
   SCENE,
@@ -60,7 +62,11 @@ describe('geobatch serve over a local run', () => {
     dir = await mkdtemp(join(tmpdir(), 'geobatch-serve-'));
     fx = await writeRunFixture(dir);
     const run = await discover(storage, dir);
-    srv = await startServer(storage, run, { log: () => undefined });
+    assert.equal(run.embeddings, join(dir, 'embed'));
+    srv = await startServer(storage, run, {
+      log: () => undefined,
+      similar: await embeddingsLookup(storage, run.embeddings!),
+    });
   });
   after(async () => {
     await srv.close();
@@ -143,7 +149,7 @@ describe('geobatch serve over a local run', () => {
       '/api/chip/nope.png',
       '/static/../plan.json',
       '/assets/package.json',
-      '/api/similar?chip=x',
+      '/api/similar?chip=nope.png',
     ]) {
       const r = await get(path);
       assert.equal(r.status, 404, path);
@@ -203,6 +209,24 @@ describe('geobatch serve over a local run', () => {
     const image = await get(`/api/chip/${CHIPS[0]!.name}/image`);
     assert.equal(image.headers.get('content-type'), 'image/png');
     assert.equal((await sharp(Buffer.from(await image.arrayBuffer())).metadata()).width, 128);
+  });
+
+  test('similar chips: the nearest by cosine of the embed stage output, with their footprints', async () => {
+    const r = await get(`/api/similar?chip=${CHIPS[0]!.name}&k=2`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as {
+      neighbours: { name: string; score: number; footprint: { type: string } }[];
+    };
+    const cos = (a: readonly number[], b: readonly number[]): number =>
+      a.reduce((s, v, i) => s + v * b[i]!, 0);
+    assert.deepEqual(
+      body.neighbours.map((n) => n.name),
+      [CHIPS[1]!.name, CHIPS[2]!.name],
+    );
+    for (const [i, n] of body.neighbours.entries())
+      assert.ok(Math.abs(n.score - cos(CHIP_VECTORS[0], CHIP_VECTORS[i + 1]!)) < 1e-6);
+    assert.equal(body.neighbours[0]!.footprint.type, 'Polygon');
+    assert.equal((await get(`/api/similar?chip=${CHIPS[0]!.name}&k=0`)).status, 400);
   });
 
   test('a failing tile is a 500 logged once; the server goes on serving', async () => {
@@ -354,11 +378,15 @@ describe('geobatch serve over S3 (s3rver) and from the command line', () => {
     assert.equal(printed.layers.length, 6);
     const r = await fetch(new URL('/api/layers', printed.url));
     assert.equal(r.status, 200);
+    // the run's embed stage output answers similar chips without --embeddings
+    assert.equal(((await r.json()) as { similar: boolean }).similar, true);
+    const similar = (await fetch(new URL(`/api/similar?chip=${CHIPS[0]!.name}`, printed.url))).status;
     const code = await new Promise<number | null>((resolve) => {
       child.once('exit', (c) => resolve(c));
       child.kill('SIGINT');
     });
     assert.equal(code, 0, stderr);
+    assert.equal(similar, 200);
     await assert.rejects(fetch(new URL('/api/layers', printed.url)));
   });
 });

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { createStorage } from '../../lib/storage/index.js';
 import { discover } from '../../lib/serve/layers.js';
+import { embeddingsLookup } from '../../lib/serve/similar.js';
 import { startServer, type RunningServer } from '../../lib/serve/server.js';
 import { browserSkip, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { CHIPS, lonLat, SCENE, writeRunFixture } from './run-fixture.js';
@@ -33,7 +34,11 @@ describe('the viewer page in headless Chromium', { skip: browserSkip }, () => {
     dir = await mkdtemp(join(tmpdir(), 'geobatch-viewer-'));
     await writeRunFixture(dir);
     const storage = createStorage();
-    srv = await startServer(storage, await discover(storage, dir), { log: () => undefined });
+    const run = await discover(storage, dir);
+    srv = await startServer(storage, run, {
+      log: () => undefined,
+      similar: await embeddingsLookup(storage, run.embeddings!),
+    });
     b = await launchBrowser({ width: 1000, height: 700 });
     b.page.on('response', (r) => {
       if (r.url().includes('/tiles/')) tiles.push(r.status());
@@ -115,6 +120,36 @@ describe('the viewer page in headless Chromium', { skip: browserSkip }, () => {
     const text = (await b.page.textContent('#panel'))!;
     assert.match(text, new RegExp(`x ${chip.x}, y ${chip.y}, w 128, h 128`));
     assert.match(text, /vehicle/);
+  });
+
+  test("'Similar chips' lists the nearest chips by score and outlines their footprints", async () => {
+    const chip = CHIPS[0]!;
+    const p = await screenPoint(chip.x + 100, chip.y + 100);
+    await b.page.mouse.click(p.x, p.y);
+    await b.page.waitForFunction(
+      (name) =>
+        (globalThis as unknown as ViewerWindow).document.querySelector('#panel .chip-name')?.textContent ===
+        name,
+      chip.name,
+      { timeout: 10000 },
+    );
+    await b.page.click('#panel button');
+    await b.page.waitForSelector('#panel .similar li', { timeout: 10000 });
+    const items = await b.page.$$eval('#panel .similar li', (els) => els.map((e) => e.textContent));
+    assert.deepEqual(items, [
+      `${CHIPS[1]!.name} (0.800)`,
+      `${CHIPS[2]!.name} (0.600)`,
+      `${CHIPS[3]!.name} (0.000)`,
+    ]);
+    const outlined = await b.page.evaluate(
+      () =>
+        (
+          globalThis as unknown as ViewerWindow & {
+            viewer: { map: { querySourceFeatures(id: string): unknown[] } };
+          }
+        ).viewer.map.querySourceFeatures('similar').length,
+    );
+    assert.ok(outlined >= 3, `similar outlines: ${outlined}`);
   });
 
   test('clicking a prediction shows its class and score', async () => {
