@@ -36,6 +36,7 @@ const benches: Record<string, () => Promise<void>> = {
   predict: async () => (await import('./predict.js')).benchPredict(),
   sync: async () => (await import('./sync.js')).benchSync(),
   similar: async () => (await import('./similar.js')).benchSimilar(),
+  tiles: async () => (await import('./tiles.js')).benchTiles(),
   async xview() {
     await benchLabelsXview();
   },

@@ -84,6 +84,11 @@ export class BlockCache implements SourcePixels {
     this.lastKey = -1;
   }
 
+  /** Whether every block of `keys` is cached now (a concurrent {@link load} may have evicted some). */
+  hasAll(keys: readonly number[]): boolean {
+    return keys.every((k) => this.blocks.has(k));
+  }
+
   read(col: number, row: number, dst: Float64Array): void {
     const bx = Math.floor(col / this.level.blockWidth);
     const key = Math.floor(row / this.level.blockHeight) * this.level.blocksAcross + bx;

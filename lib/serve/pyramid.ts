@@ -127,6 +127,8 @@ export class PyramidLevel implements ImageBlocks {
 export interface BuildPyramidOptions {
   readonly method: 'average' | 'nearest';
   readonly signal?: AbortSignal;
+  /** Called for every source block decoded. */
+  readonly onBlock?: () => void;
 }
 
 /** Builds the levels of `plan` from `level0`, reading source bands `bands` (0-based). */
@@ -196,6 +198,7 @@ async function decimateSource(
       level0.blocksInRows(y0, y1),
       bands,
       (block) => {
+        options.onBlock?.();
         for (let r = 0; r < block.height; r++) {
           const sy = block.row + r;
           const oy = Math.floor(sy / f);

@@ -43,7 +43,7 @@ import { rgbChannelMaps, type ChannelMap } from '../raster/rgb.js';
 import { defaultBands, DEFAULT_PERCENTILES } from '../raster/stretch.js';
 import type { Storage } from '../storage/types.js';
 import { CLASS_PALETTE, type Rgba } from './palette.js';
-import { buildPyramid, pyramidPlan, type PyramidLevel } from './pyramid.js';
+import { buildPyramid, PyramidLevel, pyramidPlan } from './pyramid.js';
 import { TileCache, type TileCacheStats } from './tile-cache.js';
 import { TileError } from './tile-error.js';
 
@@ -65,7 +65,10 @@ export interface TileLayerOptions {
   readonly kind?: TileLayerKind | 'auto';
   /** Byte budget of rendered PNG tiles. @default 64 MiB */
   readonly cacheBytes?: number;
-  /** Byte budget of decoded source blocks. @default 64 MiB */
+  /**
+   * Byte budget of decoded source blocks, shared by full resolution and the overviews (each
+   * level keeps at least the blocks of the tile being drawn, and 4). @default 64 MiB
+   */
   readonly blockCacheBytes?: number;
   /** Byte budget of the decimated pyramid built for a raster without overviews. @default 64 MiB */
   readonly pyramidBytes?: number;
@@ -76,7 +79,7 @@ export interface TileLayerOptions {
 
 /** What a layer did so far: tile cache counters, blocks decoded, pyramid state. */
 export interface TileLayerStats extends TileCacheStats {
-  /** Source blocks decoded (every level). */
+  /** Source blocks decoded (full resolution, overviews, and while building the pyramid). */
   readonly blocksDecoded: number;
   /** Bytes of the in-memory pyramid (0 when none was built). */
   readonly pyramidBytes: number;
@@ -131,6 +134,10 @@ interface SampledLevel {
   readonly factor: readonly [number, number];
   readonly blocks: ImageBlocks;
   readonly cache: BlockCache;
+  /** Bands to read it with. */
+  readonly bands: readonly number[];
+  /** Whether its cache decodes source blocks (false for pyramid levels, already in memory). */
+  readonly decodes: boolean;
 }
 
 const CLASS_NAME = /(mask|class|label|pred)/i;
@@ -178,6 +185,7 @@ class RasterTileLayer implements TileLayer {
   private readonly used = new Set<number>();
   private pyramid: Promise<PyramidLevel[]> | undefined;
   private pyramidSize = 0;
+  private pyramidBlocks = 0;
   private closed = false;
   private readonly values: Float64Array;
   private readonly valid = new Uint8Array(TILE_SIZE * TILE_SIZE);
@@ -360,8 +368,8 @@ class RasterTileLayer implements TileLayer {
   }
 
   stats(): TileLayerStats {
-    let blocksDecoded = 0;
-    for (const level of this.settled) blocksDecoded += level.cache.decoded;
+    let blocksDecoded = this.pyramidBlocks;
+    for (const level of this.settled) if (level.decodes) blocksDecoded += level.cache.decoded;
     return {
       ...this.cache.stats(),
       blocksDecoded,
@@ -390,7 +398,7 @@ class RasterTileLayer implements TileLayer {
 
   private level(
     key: string,
-    make: () => Promise<Omit<SampledLevel, 'cache'> & { bands: readonly number[] }>,
+    make: () => Promise<Omit<SampledLevel, 'cache' | 'decodes'>>,
   ): Promise<SampledLevel> {
     let level = this.levels.get(key);
     if (!level) {
@@ -398,7 +406,9 @@ class RasterTileLayer implements TileLayer {
         const sampled: SampledLevel = {
           factor: l.factor,
           blocks: l.blocks,
-          cache: new BlockCache(l.blocks, l.bands, this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES),
+          bands: l.bands,
+          cache: new BlockCache(l.blocks, l.bands, this.blockBudget(key)),
+          decodes: !(l.blocks instanceof PyramidLevel),
         };
         this.settled.push(sampled);
         return sampled;
@@ -407,6 +417,17 @@ class RasterTileLayer implements TileLayer {
       this.levels.set(key, level);
     }
     return level;
+  }
+
+  /**
+   * The block cache bytes of a level: the layer's budget shared by every level that decodes
+   * (full resolution half of it when there are overviews, the overviews the other half).
+   */
+  private blockBudget(key: string): number {
+    const total = this.options.blockCacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES;
+    const overviews = this.raster.overviewIndices.length;
+    if (overviews === 0) return total;
+    return key === '0' ? total / 2 : total / 2 / overviews;
   }
 
   /** The level to sample for `scale` source pixels per tile pixel. */
@@ -437,6 +458,7 @@ class RasterTileLayer implements TileLayer {
     if (!plan || !(scale >= plan.firstFactor * (1 - 1e-9))) return full();
     this.pyramid ??= buildPyramid(await this.raster.level(0), this.distinct, this.raster.info.nodata, plan, {
       method: this.kind === 'classes' ? 'nearest' : 'average',
+      onBlock: () => this.pyramidBlocks++,
     }).then((levels) => {
       this.pyramidSize = levels.reduce((s, l) => s + l.bytes, 0);
       return levels;
@@ -461,16 +483,25 @@ class RasterTileLayer implements TileLayer {
     const exact = this.mapping.chipToScene(cell);
     const map: ChipMap = cell.window
       ? windowMap(cell.window.col, cell.window.row, TILE_SIZE, TILE_SIZE)
-      : approximateMap(exact, TILE_SIZE, TILE_SIZE, DEFAULT_MAX_ERROR);
+      : this.mapOverRaster(exact, tb);
     const level = await this.levelFor(this.scaleOf(exact));
     const pixelMap = level.factor[0] === 1 && level.factor[1] === 1 ? map : scaleMap(map, level);
     const resampling: Resampling = this.kind === 'classes' ? 'nearest' : 'bilinear';
     const pixels = TILE_SIZE * TILE_SIZE;
+    const keys = level.cache.neededBlocks(pixelMap, resampling);
+    // blocks are fetched and decoded concurrently with other tiles' ...
+    await level.cache.load(keys);
     const rgba = await this.lock.run(async () => {
-      await level.cache.load(level.cache.neededBlocks(pixelMap, resampling));
+      // ... and sampled one tile at a time, once every block is there: another tile's load may
+      // have evicted some meanwhile; after two reloads this tile gets a cache of its own
+      let cache = level.cache;
+      for (let attempt = 0; !cache.hasAll(keys); attempt++) {
+        if (attempt === 2) cache = new BlockCache(level.blocks, level.bands, 0);
+        await cache.load(keys);
+      }
       const count = resampleChip(
         pixelMap,
-        level.cache,
+        cache,
         this.distinct.length,
         level.blocks.width,
         level.blocks.height,
@@ -495,6 +526,36 @@ class RasterTileLayer implements TileLayer {
     return sharp(rgba, { raw: { width: TILE_SIZE, height: TILE_SIZE, channels: 4 } })
       .png({ compressionLevel: 6 })
       .toBuffer();
+  }
+
+  /**
+   * The tile's source positions, computed only over the tile pixels the raster's web-mercator
+   * box covers (plus a pixel), NaN elsewhere: zoomed-out tiles of a small raster would otherwise
+   * transform most of their pixels exactly, far outside the raster's CRS's useful domain.
+   */
+  private mapOverRaster(
+    exact: (col: number, row: number) => [number, number],
+    tb: { left: number; right: number; top: number },
+  ): ChipMap {
+    const m = this.mercator;
+    const res = (tb.right - tb.left) / TILE_SIZE;
+    const clamp = (v: number): number => Math.max(0, Math.min(TILE_SIZE, v));
+    const c0 = clamp(Math.floor((m.xmin - tb.left) / res) - 1);
+    const c1 = clamp(Math.ceil((m.xmax - tb.left) / res) + 1);
+    const r0 = clamp(Math.floor((tb.top - m.ymax) / res) - 1);
+    const r1 = clamp(Math.ceil((tb.top - m.ymin) / res) + 1);
+    if (c0 === 0 && r0 === 0 && c1 === TILE_SIZE && r1 === TILE_SIZE) {
+      return approximateMap(exact, TILE_SIZE, TILE_SIZE, DEFAULT_MAX_ERROR);
+    }
+    const w = c1 - c0;
+    const part = approximateMap((col, row) => exact(col + c0, row + r0), w, r1 - r0, DEFAULT_MAX_ERROR);
+    const xs = new Float64Array(TILE_SIZE * TILE_SIZE).fill(NaN);
+    const ys = new Float64Array(TILE_SIZE * TILE_SIZE).fill(NaN);
+    for (let r = r0; r < r1; r++) {
+      xs.set(part.xs.subarray((r - r0) * w, (r - r0 + 1) * w), r * TILE_SIZE + c0);
+      ys.set(part.ys.subarray((r - r0) * w, (r - r0 + 1) * w), r * TILE_SIZE + c0);
+    }
+    return { ...part, width: TILE_SIZE, height: TILE_SIZE, xs, ys };
   }
 
   private rgbPixels(pixels: number): Uint8Array {
