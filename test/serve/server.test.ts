@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -24,6 +24,7 @@ import {
   writeRunFixture,
   type RunFixture,
 } from './run-fixture.js';
+import { writeUint16Scene } from './tile-fixtures.js';
 
 const storage = createStorage();
 
@@ -284,6 +285,50 @@ test('geojsonFeatures cuts features out of any chunking, strings with brackets i
     const out: unknown[] = [];
     for await (const f of geojsonFeatures(Readable.from(chunks))) out.push(JSON.parse(f));
     assert.deepEqual(out, fc.features, `chunks of ${size}`);
+  }
+});
+
+test('a single raster serves just that layer; a run without an rgb stage shows its raw scenes', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'geobatch-serve-scene-'));
+  try {
+    const fx = await writeRunFixture(dir);
+    const one = await discover(storage, fx.mask);
+    try {
+      assert.deepEqual(
+        one.layers.map((l) => [l.id, l.type, l.type === 'raster' ? l.kind : '']),
+        [[SCENE, 'raster', 'classes']],
+      );
+      assert.equal(one.chipFolders.length, 0);
+    } finally {
+      await one.close();
+    }
+    // the same run without its rgb stage: the plan's scenes (4-band uint16 here) are the rasters
+    const raw = join(dir, 'inputs', `${SCENE}-raw.tif`);
+    await writeUint16Scene(raw, 256, 256);
+    const p = JSON.parse(await readFile(join(dir, 'plan.json'), 'utf8')) as {
+      graph: { stages: { job: string }[] };
+    };
+    p.graph.stages = p.graph.stages.filter((s) => s.job !== 'rgb');
+    await writeFile(join(dir, 'plan.json'), JSON.stringify(p));
+    const run = await discover(storage, dir);
+    const srv = await startServer(storage, run, { log: () => undefined });
+    try {
+      const rasters = run.layers.filter((l) => l.type === 'raster').map((l) => [l.id, l.group]);
+      assert.deepEqual(rasters, [
+        [`masks.${SCENE}`, 'masks'],
+        [`scene.${SCENE}`, 'scene'],
+      ]);
+      const [lon, lat] = lonLat(128, 128);
+      const [x, y] = tileOf(lon, lat, 14);
+      const tile = await fetch(new URL(`/tiles/scene.${SCENE}/14/${x}/${y}.png`, srv.url));
+      assert.ok((await opaquePixels(Buffer.from(await tile.arrayBuffer()))) > 100);
+    } finally {
+      await srv.close();
+    }
+    await writeFile(join(dir, 'not-a.tif'), 'hello');
+    await assert.rejects(discover(storage, join(dir, 'not-a.tif')), /not-a\.tif/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 
