@@ -96,7 +96,17 @@ function buildSwitcher(map, layers) {
     const input = el('input', { type: 'checkbox', id: `toggle-${layer.id}`, 'data-layer': layer.id });
     input.checked = true;
     input.addEventListener('change', () => setVisible(map, layer.id, input.checked));
-    box.append(el('label', { class: 'layer', for: `toggle-${layer.id}` }, input, layer.title));
+    const row = el('label', { class: 'layer', for: `toggle-${layer.id}` }, input, layer.title);
+    if (layer.bounds) {
+      // scenes of one run can lie far apart: zoom to one
+      const zoom = el('button', { type: 'button', class: 'zoom', title: 'zoom to layer' }, 'zoom');
+      zoom.addEventListener('click', (e) => {
+        e.preventDefault();
+        map.fitBounds(layer.bounds, { padding: 20 });
+      });
+      row.append(zoom);
+    }
+    box.append(row);
   }
 }
 
