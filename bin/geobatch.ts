@@ -22,6 +22,7 @@ import { resumeCommand } from '../lib/cli/resume.js';
 import { rgbCommand } from '../lib/cli/rgb.js';
 import { runCommand } from '../lib/cli/run.js';
 import { schemaCommand } from '../lib/cli/schema.js';
+import { serveCommand } from '../lib/cli/serve.js';
 import { similarCommand } from '../lib/cli/similar.js';
 import { stacCommand } from '../lib/cli/stac.js';
 import { statusCommand } from '../lib/cli/status.js';
@@ -57,6 +58,7 @@ for (const command of [
   similarCommand,
   cpCommand,
   syncCommand,
+  serveCommand,
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -12,8 +12,9 @@ run_quickstart=1
 # to check our rasters against GDAL; rasterio and PIL for the Python loop `npm run bench --
 # chip-slice` compares with; PyTorch and torchvision (CPU, 1.13 / 0.14) with OpenBLAS for the
 # trainer of jobs/train/, which the quickstart and the training tests run on this CPU; osmium-tool,
-# which makes the .osm.pbf fixtures of the OpenStreetMap label tests and checks them.
-apt_packages=(gdal-bin python3-gdal python3-rasterio python3-pil python3-torch python3-torchvision libopenblas0-pthread osmium-tool)
+# which makes the .osm.pbf fixtures of the OpenStreetMap label tests and checks them; chromium,
+# the headless browser the map viewer's page tests drive (test/helpers/browser.ts).
+apt_packages=(gdal-bin python3-gdal python3-rasterio python3-pil python3-torch python3-torchvision libopenblas0-pthread osmium-tool chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -26,7 +27,7 @@ if (( ${#missing[@]} > 0 )); then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: no apt-get; install ${missing[*]} (GDAL tools, rasterio, PIL, PyTorch + torchvision, osmium) by hand" >&2
+    echo "setup: no apt-get; install ${missing[*]} (GDAL tools, rasterio, PIL, PyTorch + torchvision, osmium, Chromium) by hand" >&2
   fi
 fi
 

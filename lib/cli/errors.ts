@@ -63,6 +63,7 @@ const userErrorNames = new Set([
   'StacError',
   'RegistryError',
   'TileError',
+  'ServeError',
 ]);
 
 export interface HandledError {
