@@ -223,6 +223,22 @@ describe('geobatch embed', { skip }, () => {
     assert.ok(worstDiff < 1e-3, `max |onnx - torch| ${worstDiff}`);
     // and the chips differ from one another (not one vector for all)
     assert.ok(dot(row(vectors, 0, 512), row(vectors, count - 1, 512)) < 0.9999);
+
+    // what embed wrote is what similar reads: the nearest chip by its own brute force
+    const similar = await geobatch(['similar', out, '--chip', first.name, '--k', '3', '--json']);
+    assert.equal(similar.code, 0, similar.stderr);
+    const found = JSON.parse(similar.stdout) as {
+      neighbours: { id: number; score: number; footprint: unknown }[];
+    };
+    const q = row(vectors, 0, 512);
+    const byScore = Array.from({ length: count - 1 }, (_, i) => i + 1)
+      .map((i) => ({ i, s: dot(q, row(vectors, i, 512)) }))
+      .sort((a, b) => b.s - a.s || a.i - b.i);
+    assert.deepEqual(
+      found.neighbours.map((n) => n.id),
+      byScore.slice(0, 3).map((b) => b.i),
+    );
+    assert.ok(found.neighbours.every((n) => n.footprint !== null));
   });
 
   it('embeds chip folders from the CLI, --json; a rerun skips; another --limit recomputes', async () => {
