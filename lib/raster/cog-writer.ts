@@ -14,8 +14,9 @@
  * Overview resampling follows GDAL 3.6's `average` and `nearest` (source windows of
  * `width / overviewWidth` pixels, partial edge pixels weighted by their coverage). With
  * no-data, pixels equal to it are left out of the average and an all-no-data window gives
- * no-data; with an alpha band, colour samples whose alpha is 0 are left out and the alpha band
- * itself is averaged plainly, as GDAL does with its alpha mask.
+ * no-data; with an alpha band, pixels whose alpha is 0 are left out of every band's average,
+ * the alpha band's own included (so a window with any opaque pixel stays opaque), and an
+ * all-transparent window gives 0, as GDAL does with its alpha mask.
  *
  * @see https://docs.ogc.org/is/21-026/21-026.html (OGC Cloud Optimized GeoTIFF)
  * @see https://gdal.org/drivers/raster/cog.html (GDAL's layout and structural metadata)
@@ -318,7 +319,7 @@ class Reducer {
           for (let x = xs; x < xe; x++) {
             const v = row[x * bands + b]!;
             if (hasNodata && (nanNodata ? Number.isNaN(v) : v === nodata)) continue;
-            if (alphaBand >= 0 && b !== alphaBand && row[x * bands + alphaBand] === 0) continue;
+            if (alphaBand >= 0 && row[x * bands + alphaBand] === 0) continue;
             const w = wy[k]! * (x === xs ? xw.first[i]! : x === xe - 1 ? xw.last[i]! : 1);
             total += v * w;
             weight += w;
@@ -357,6 +358,7 @@ export class CogWriter<D extends RasterDType = RasterDType> {
   private pending: Promise<void> = Promise.resolve();
   private readonly onAbort: () => void;
   private finalHandle: FileHandle | undefined;
+  private aborting: Promise<void> | undefined;
 
   private constructor(
     /** Destination path. */
@@ -505,8 +507,12 @@ export class CogWriter<D extends RasterDType = RasterDType> {
   }
 
   /** Stops writing and removes every temporary file; the destination is left untouched. Safe to call twice. */
-  async abort(): Promise<void> {
-    if (this.state === 'aborted') return;
+  abort(): Promise<void> {
+    this.aborting ??= this.abortOnce();
+    return this.aborting;
+  }
+
+  private async abortOnce(): Promise<void> {
     const wasOpen = this.state === 'open';
     this.state = 'aborted';
     this.signal?.removeEventListener('abort', this.onAbort);
@@ -524,8 +530,8 @@ export class CogWriter<D extends RasterDType = RasterDType> {
   }
 
   private checkOpen(): void {
-    if (this.state !== 'open') fail(this.path, `the writer is ${this.state}`);
     this.signal?.throwIfAborted();
+    if (this.state !== 'open') fail(this.path, `the writer is ${this.state}`);
   }
 
   private async assemble(): Promise<void> {
