@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { catalog } from '../../jobs/catalog.js';
 import { CogWriter, overviewSizes } from '../../lib/raster/cog-writer.js';
 import { GeoTiffWriteError, GeoTiffWriter } from '../../lib/raster/geotiff-writer.js';
 import type { GeoTiffWriterOptions, PixelArray } from '../../lib/raster/geotiff-writer.js';
@@ -268,6 +269,18 @@ describe('COG writer', { skip }, () => {
       (e: Error) => e instanceof RasterError && /--cog: .*x\.png is written as PNG/.test(e.message),
     );
     assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it("the rgb job's cog parameter: false by default, true for GeoTIFF, refused with PNG naming the field", () => {
+    const params = catalog.rgb.params;
+    assert.equal((params.parse({}) as { cog: boolean }).cog, false);
+    assert.equal((params.parse({ cog: true }) as { cog: boolean }).cog, true);
+    const bad = params.safeParse({ cog: true, format: 'png' });
+    assert.equal(bad.success, false);
+    assert.deepEqual(
+      bad.error?.issues.map((i) => [i.path.join('.'), i.message]),
+      [['cog', "'cog' applies to format 'gtiff' only"]],
+    );
   });
 });
 
