@@ -33,6 +33,9 @@ const benches: Record<string, () => Promise<void>> = {
     await benchChipSlice();
   },
   retile: async () => (await import('./retile.js')).benchRetile(),
+  async cog() {
+    await (await import('./cog.js')).benchCog();
+  },
   predict: async () => (await import('./predict.js')).benchPredict(),
   sync: async () => (await import('./sync.js')).benchSync(),
   similar: async () => (await import('./similar.js')).benchSimilar(),

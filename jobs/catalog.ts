@@ -88,8 +88,18 @@ const rgbParams = z
       .default('gtiff')
       .describe('Output format: <stage>/<item>.tif, .png or .jpg (PNG/JPEG with a world file).'),
     quality: z.number().int().min(1).max(100).default(90).describe('JPEG quality.'),
+    cog: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Write a Cloud Optimized GeoTIFF (average overviews, IFDs first) for viewers and byte-range readers; GeoTIFF format only.',
+      ),
   })
-  .strict();
+  .strict()
+  .refine((p) => !p.cog || p.format === 'gtiff', {
+    error: "'cog' applies to format 'gtiff' only",
+    path: ['cog'],
+  });
 
 const categoryMapParam = z
   .record(

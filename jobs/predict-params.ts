@@ -84,6 +84,12 @@ export const predictParams = z
       .describe(
         "Segmentation: blending of overlapping logits; edge: a weight that falls off to the window's edge.",
       ),
+    cog: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Segmentation: write <item>.classes.tif as a Cloud Optimized GeoTIFF (nearest overviews, class ids kept) for viewers and byte-range readers.',
+      ),
     lowMemory: z
       .boolean()
       .default(false)

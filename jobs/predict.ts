@@ -127,6 +127,7 @@ export const predictJob: JobModule<PredictJobParams> = {
           keepRaw: params.keepRaw,
           ...(params.scoreThreshold !== undefined ? { scoreThreshold: params.scoreThreshold } : {}),
           blend: params.blend,
+          ...(params.cog ? { cog: true } : {}),
           ...(part ? { part } : {}),
           signal: ctx.signal,
           log: (line) => ctx.log.info(line),

@@ -46,6 +46,7 @@ export const rgbJob: JobModule<JobParams<'rgb'>> = {
         ...(params.alpha !== undefined ? { alpha: params.alpha } : {}),
         format: params.format,
         quality: params.quality,
+        ...(params.cog ? { cog: true } : {}),
         signal: ctx.signal,
         tmpDir: ctx.tmpDir,
       });

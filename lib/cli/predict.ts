@@ -19,6 +19,7 @@ interface PredictCliOptions {
   keepRaw: boolean;
   scoreThreshold?: number;
   blend?: 'average' | 'edge';
+  cog: boolean;
   device?: 'cpu' | 'cuda';
   lowMemory: boolean;
   part?: { index: number; count: number };
@@ -112,6 +113,11 @@ export const predictCommand = new Command('predict')
       'edge',
     ]),
   )
+  .option(
+    '--cog',
+    'segmentation: write the class raster as a Cloud Optimized GeoTIFF (nearest overviews, class ids kept)',
+    false,
+  )
   .addOption(
     new Option('--device <device>', 'execution provider (default: GEOBATCH_DEVICE, else cpu)').choices([
       'cpu',
@@ -176,6 +182,7 @@ export const predictCommand = new Command('predict')
             keepRaw: opts.keepRaw,
             ...(opts.scoreThreshold !== undefined ? { scoreThreshold: opts.scoreThreshold } : {}),
             ...(opts.blend ? { blend: opts.blend } : {}),
+            ...(opts.cog ? { cog: true } : {}),
             ...(opts.part ? { part: opts.part } : {}),
             signal,
             log,

@@ -21,7 +21,11 @@ function fmt(v: number): string {
 
 /** The lines `geobatch rgb` prints for a finished conversion. */
 export function rgbSummary(r: RgbResult, seconds: number): string {
-  const format = r.format === 'gtiff' ? 'GeoTIFF' : r.format.toUpperCase();
+  const format = r.cog
+    ? 'Cloud Optimized GeoTIFF'
+    : r.format === 'gtiff'
+      ? 'GeoTIFF'
+      : r.format.toUpperCase();
   const mask = r.alpha
     ? 'alpha band for no-data'
     : r.outputNodata !== null
@@ -59,6 +63,10 @@ export const rgbCommand = new Command('rgb')
       "No-data (the file's, or --src-nodata) is written as 0 and valid pixels",
       'use 1..255; with --alpha, an alpha band marks it instead. Rotated',
       'geotransforms are refused; PixelIsPoint files are placed as GDAL does.',
+      '',
+      '--cog writes a Cloud Optimized GeoTIFF (as gdal_translate -of COG): overviews',
+      'halving until one tile, averaged as GDAL does with no-data left out, all',
+      'IFDs first; still bounded memory, with scratch files next to the output.',
     ].join('\n'),
   )
   .argument('<input>', 'GeoTIFF to convert (local path or s3:// URI)')
@@ -85,6 +93,11 @@ export const rgbCommand = new Command('rgb')
     ]),
   )
   .option('--quality <q>', 'JPEG quality', numberOption('--quality', 1, 100, true), 90)
+  .option(
+    '--cog',
+    'write a Cloud Optimized GeoTIFF: internal overviews (average) and every IFD before the tiles, for viewers and byte-range readers',
+    false,
+  )
   .option('--json', 'print the result as JSON', false)
   .action(
     async (
@@ -99,6 +112,7 @@ export const rgbCommand = new Command('rgb')
         alpha?: boolean;
         format?: 'gtiff' | 'png' | 'jpeg';
         quality: number;
+        cog: boolean;
         json: boolean;
       },
     ) => {
@@ -141,6 +155,7 @@ export const rgbCommand = new Command('rgb')
         ...(opts.alpha ? { alpha: true } : {}),
         ...(opts.format ? { format: opts.format } : {}),
         quality: opts.quality,
+        ...(opts.cog ? { cog: true } : {}),
         ...(tty
           ? {
               onProgress: (rows: number, height: number) =>

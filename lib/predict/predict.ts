@@ -32,7 +32,9 @@ import { isTiffName, openChipRows, type ChipGeoreference, type ChipRows } from '
 import { pixelToWorld } from '../geo/affine.js';
 import { CRS84, crsTransform } from '../geo/crs.js';
 import { sliceWindows, type SliceWindow } from '../labels/slice.js';
+import { CogWriter } from '../raster/cog-writer.js';
 import { GeoTiffWriter } from '../raster/geotiff-writer.js';
+import type { GeoTiffWriterOptions } from '../raster/geotiff-writer.js';
 import { writeThroughLocalFile } from '../raster/output.js';
 import { openRaster } from '../raster/reader.js';
 import type { Storage } from '../storage/types.js';
@@ -68,6 +70,11 @@ export interface PredictOptions {
   readonly scoreThreshold?: number;
   /** Segmentation. @default 'average' */
   readonly blend?: BlendMode;
+  /**
+   * Segmentation: write the class raster as a Cloud Optimized GeoTIFF (nearest overviews, so
+   * every overview pixel is a class id of the scene). @default false
+   */
+  readonly cog?: boolean;
   /** @default GEOBATCH_DEVICE, else 'cpu' */
   readonly device?: Device;
   /** ONNX Runtime without its CPU memory arena: less memory, slower runs (see SessionOptions). @default false */
@@ -346,6 +353,7 @@ interface SceneRun {
   readonly merge: MergeOptions | null;
   readonly blend: BlendMode | null;
   readonly keepRaw: boolean;
+  readonly cog: boolean;
   readonly conversion: string;
   readonly warnings: string[];
   readonly signal: AbortSignal | undefined;
@@ -409,6 +417,11 @@ export async function predictScene(
     if (threshold !== null && !(threshold >= 0 && threshold <= 1)) {
       throw new PredictError(`--score-threshold ${threshold}: expected a number in [0, 1]`);
     }
+    if (options.cog && task !== 'segmentation') {
+      throw new PredictError(
+        `--cog: the model ${predictor.loaded.uri} is a ${task} model; only segmentation writes a raster (<scene>.classes.tif) to make Cloud Optimized`,
+      );
+    }
     const windows = sliceWindows(rows.width, rows.height, size, overlap);
     const run: SceneRun = {
       storage,
@@ -425,6 +438,7 @@ export async function predictScene(
       merge: task === 'detection' ? { ...DEFAULT_MERGE, ...options.merge } : null,
       blend: task === 'segmentation' ? (options.blend ?? 'average') : null,
       keepRaw: options.keepRaw ?? false,
+      cog: task === 'segmentation' && options.cog === true,
       conversion: opened.conversion,
       warnings: [...rows.warnings],
       signal,
@@ -1112,7 +1126,11 @@ async function writeClassRaster(
     storage,
     uri,
     async (path) => {
-      const writer = await GeoTiffWriter.open(path, {
+      const open = run.cog
+        ? (p: string, o: GeoTiffWriterOptions & { dtype: 'uint8' }) =>
+            CogWriter.open(p, { ...o, resampling: 'nearest' })
+        : (p: string, o: GeoTiffWriterOptions & { dtype: 'uint8' }) => GeoTiffWriter.open(p, o);
+      const writer = await open(path, {
         width: rows.width,
         height: rows.height,
         bands: 1,

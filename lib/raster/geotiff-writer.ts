@@ -140,7 +140,8 @@ export interface GeoTiffWriterOptions {
 /** Error thrown for bad writer options or calls, naming the file, the field and the rule (a {@link RasterError}). */
 export class GeoTiffWriteError extends RasterError {}
 
-interface ResolvedOptions {
+/** Validated writer options with defaults filled in (shared with the COG writer). */
+export interface ResolvedOptions {
   readonly width: number;
   readonly height: number;
   readonly bands: number;
@@ -177,7 +178,8 @@ function checkInteger(
   return value;
 }
 
-function resolveOptions(path: string, options: GeoTiffWriterOptions): ResolvedOptions {
+/** Validates writer options for `path` and fills in defaults; throws {@link GeoTiffWriteError}. */
+export function resolveOptions(path: string, options: GeoTiffWriterOptions): ResolvedOptions {
   const width = checkInteger(path, 'width', options.width, 1);
   const height = checkInteger(path, 'height', options.height, 1);
   const bands = checkInteger(path, 'bands', options.bands, 1, 65535);
@@ -583,28 +585,8 @@ export class GeoTiffWriter<D extends RasterDType = RasterDType> {
     });
   }
 
-  /** Copies the tiles of one tile row out of `data`, padded to full tiles, predictor applied, as bytes. */
   private cutTiles(data: PixelArray, rows: number): Uint8Array[] {
-    const { width, bands, tileSize, nodata, predictor } = this.options;
-    const tiles: Uint8Array[] = [];
-    const tileRowSamples = tileSize * bands;
-    const pad = nodata ?? 0;
-    for (let t = 0; t < this.tilesAcross; t++) {
-      const x0 = t * tileSize;
-      const cols = Math.min(tileSize, width - x0);
-      const tile = new this.info.ctor(tileSize * tileRowSamples);
-      if ((cols < tileSize || rows < tileSize) && pad !== 0) tile.fill(pad);
-      const span = cols * bands;
-      for (let r = 0; r < rows; r++) {
-        const from = (r * width + x0) * bands;
-        tile.set(data.subarray(from, from + span), r * tileRowSamples);
-      }
-      if (predictor) horizontalDifference(tile, tileSize, tileRowSamples, bands);
-      let bytes = new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength);
-      if (!LITTLE_ENDIAN_HOST && this.info.bytes > 1) bytes = swapToLittleEndian(bytes, this.info.bytes);
-      tiles.push(bytes);
-    }
-    return tiles;
+    return cutTileRow(this.options, data, rows);
   }
 
   private async encodeAndWrite(tiles: Uint8Array[]): Promise<void> {
@@ -628,34 +610,93 @@ export class GeoTiffWriter<D extends RasterDType = RasterDType> {
     this.position += length;
   }
 
-  /** Builds the tags, writes them and the IFD after the tiles, and points the header at the IFD. */
+  /** Writes the IFD after the tiles and points the header at it. */
   private async writeDirectory(): Promise<void> {
-    const o = this.options;
-    const big = this.bigTiff;
-    const rgb = o.dtype === 'uint8' && (o.bands === 3 || (o.alpha && o.bands === 4));
-    const fields: Field[] = [
-      numericField(256, LONG, [o.width]),
-      numericField(257, LONG, [o.height]),
-      numericField(258, SHORT, new Array<number>(o.bands).fill(this.info.bytes * 8)),
-      numericField(259, SHORT, [o.compression === 'deflate' ? 8 : 1]),
-      numericField(262, SHORT, [rgb ? 2 : 1]),
-      numericField(277, SHORT, [o.bands]),
-      numericField(284, SHORT, [1]),
-      asciiField(305, 'geobatch'),
-      numericField(322, LONG, [o.tileSize]),
-      numericField(323, LONG, [o.tileSize]),
-      numericField(324, big ? LONG8 : LONG, this.tileOffsets),
-      numericField(325, big ? LONG8 : LONG, this.tileByteCounts),
-      numericField(339, SHORT, new Array<number>(o.bands).fill(this.info.sampleFormat)),
-    ];
-    if (o.predictor) fields.push(numericField(317, SHORT, [2]));
-    const extra = o.bands - (rgb ? 3 : 1);
-    if (extra > 0) {
-      // ExtraSamples: 0 unspecified, 2 unassociated alpha
-      const kinds = new Array<number>(extra).fill(0);
-      if (o.alpha) kinds[extra - 1] = 2;
-      fields.push(numericField(338, SHORT, kinds));
+    const fields = imageFields(this.options, this.tileOffsets, this.tileByteCounts, 'main');
+    const ifdStart = align(this.position, 8);
+    const tail = encodeIfd(fields, ifdStart, this.bigTiff, 0);
+    if (!this.bigTiff && ifdStart + tail.length > 0xffffffff) {
+      fail(this.path, `the file grew past 4 GB, too large for classic TIFF; write it with bigTiff: true`);
     }
+    await this.fh.write(tail, 0, tail.length, ifdStart);
+    const inlineBytes = this.bigTiff ? 8 : 4;
+    const pointer = Buffer.alloc(inlineBytes);
+    if (this.bigTiff) pointer.writeBigUInt64LE(BigInt(ifdStart));
+    else pointer.writeUInt32LE(ifdStart);
+    await this.fh.write(pointer, 0, pointer.length, this.bigTiff ? 8 : 4);
+  }
+}
+
+/**
+ * Cuts the tiles of one tile row out of `data` (`rows` image rows across the full width),
+ * padded to full tiles with the no-data value, predictor applied, as little-endian bytes.
+ */
+export function cutTileRow(o: ResolvedOptions, data: PixelArray, rows: number): Uint8Array[] {
+  const { width, bands, tileSize, nodata, predictor } = o;
+  const info = DTYPES[o.dtype];
+  const tiles: Uint8Array[] = [];
+  const tileRowSamples = tileSize * bands;
+  const pad = nodata ?? 0;
+  const across = Math.ceil(width / tileSize);
+  for (let t = 0; t < across; t++) {
+    const x0 = t * tileSize;
+    const cols = Math.min(tileSize, width - x0);
+    const tile = new info.ctor(tileSize * tileRowSamples);
+    if ((cols < tileSize || rows < tileSize) && pad !== 0) tile.fill(pad);
+    const span = cols * bands;
+    for (let r = 0; r < rows; r++) {
+      const from = (r * width + x0) * bands;
+      tile.set(data.subarray(from, from + span), r * tileRowSamples);
+    }
+    if (predictor) horizontalDifference(tile, tileSize, tileRowSamples, bands);
+    let bytes = new Uint8Array(tile.buffer, tile.byteOffset, tile.byteLength);
+    if (!LITTLE_ENDIAN_HOST && info.bytes > 1) bytes = swapToLittleEndian(bytes, info.bytes);
+    tiles.push(bytes);
+  }
+  return tiles;
+}
+
+/** One TIFF directory entry, its value little-endian (opaque outside this module). */
+export type TiffField = Field;
+
+/**
+ * The tags of one image: 'main' carries georeferencing, band names and no-data; 'overview' is
+ * a reduced-resolution image of it (NewSubfileType 1) with the same sample layout, sized by `o`.
+ */
+export function imageFields(
+  o: ResolvedOptions,
+  tileOffsets: readonly number[],
+  tileByteCounts: readonly number[],
+  kind: 'main' | 'overview',
+): TiffField[] {
+  const big = o.bigTiff;
+  const info = DTYPES[o.dtype];
+  const rgb = o.dtype === 'uint8' && (o.bands === 3 || (o.alpha && o.bands === 4));
+  const fields: Field[] = [
+    numericField(256, LONG, [o.width]),
+    numericField(257, LONG, [o.height]),
+    numericField(258, SHORT, new Array<number>(o.bands).fill(info.bytes * 8)),
+    numericField(259, SHORT, [o.compression === 'deflate' ? 8 : 1]),
+    numericField(262, SHORT, [rgb ? 2 : 1]),
+    numericField(277, SHORT, [o.bands]),
+    numericField(284, SHORT, [1]),
+    numericField(322, LONG, [o.tileSize]),
+    numericField(323, LONG, [o.tileSize]),
+    numericField(324, big ? LONG8 : LONG, tileOffsets),
+    numericField(325, big ? LONG8 : LONG, tileByteCounts),
+    numericField(339, SHORT, new Array<number>(o.bands).fill(info.sampleFormat)),
+  ];
+  if (kind === 'overview') fields.push(numericField(254, LONG, [1]));
+  else fields.push(asciiField(305, 'geobatch'));
+  if (o.predictor) fields.push(numericField(317, SHORT, [2]));
+  const extra = o.bands - (rgb ? 3 : 1);
+  if (extra > 0) {
+    // ExtraSamples: 0 unspecified, 2 unassociated alpha
+    const kinds = new Array<number>(extra).fill(0);
+    if (o.alpha) kinds[extra - 1] = 2;
+    fields.push(numericField(338, SHORT, kinds));
+  }
+  if (kind === 'main') {
     const gt = o.geotransform;
     if (gt !== undefined) {
       const northUp = gt[2] === 0 && gt[4] === 0 && gt[1] > 0 && gt[5] < 0;
@@ -691,56 +732,63 @@ export class GeoTiffWriter<D extends RasterDType = RasterDType> {
       );
     }
     if (o.bandNames !== undefined) fields.push(asciiField(42112, gdalMetadataXml(o.bandNames)));
-    if (o.nodata !== undefined) fields.push(asciiField(42113, nodataText(o.nodata)));
-    fields.sort((a, b) => a.tag - b.tag);
-
-    const inlineBytes = big ? 8 : 4;
-    const entrySize = big ? 20 : 12;
-    const ifdStart = align(this.position, 8);
-    const ifdSize = (big ? 8 : 2) + fields.length * entrySize + (big ? 8 : 4);
-    let dataPos = align(ifdStart + ifdSize, 8);
-    const placed = fields.map((f) => {
-      if (f.data.length <= inlineBytes) return { field: f, offset: -1 };
-      const offset = dataPos;
-      dataPos = align(dataPos + f.data.length, 8);
-      return { field: f, offset };
-    });
-    if (!big && dataPos > 0xffffffff) {
-      fail(this.path, `the file grew past 4 GB, too large for classic TIFF; write it with bigTiff: true`);
-    }
-    const tail = Buffer.alloc(dataPos - ifdStart);
-    let p = 0;
-    if (big) {
-      tail.writeBigUInt64LE(BigInt(fields.length), p);
-      p += 8;
-    } else {
-      tail.writeUInt16LE(fields.length, p);
-      p += 2;
-    }
-    for (const { field, offset } of placed) {
-      tail.writeUInt16LE(field.tag, p);
-      tail.writeUInt16LE(field.type, p + 2);
-      if (big) tail.writeBigUInt64LE(BigInt(field.count), p + 4);
-      else tail.writeUInt32LE(field.count, p + 4);
-      const valuePos = p + (big ? 12 : 8);
-      if (offset < 0) field.data.copy(tail, valuePos);
-      else {
-        if (big) tail.writeBigUInt64LE(BigInt(offset), valuePos);
-        else tail.writeUInt32LE(offset, valuePos);
-        field.data.copy(tail, offset - ifdStart);
-      }
-      p += entrySize;
-    }
-    // The next-IFD offset after the entries stays 0: one image per file.
-    await this.fh.write(tail, 0, tail.length, ifdStart);
-    const pointer = Buffer.alloc(inlineBytes);
-    if (big) pointer.writeBigUInt64LE(BigInt(ifdStart));
-    else pointer.writeUInt32LE(ifdStart);
-    await this.fh.write(pointer, 0, pointer.length, big ? 8 : 4);
   }
+  // GDAL reads no-data per IFD: overviews carry it too, so readers of an overview mask it.
+  if (o.nodata !== undefined) fields.push(asciiField(42113, nodataText(o.nodata)));
+  fields.sort((a, b) => a.tag - b.tag);
+  return fields;
 }
 
-function align(n: number, to: number): number {
+/**
+ * One IFD placed at file offset `ifdStart`: the entry count, the entries, the next-IFD offset
+ * (`nextIfd`, 0 for the last), then the values that do not fit inline.
+ */
+export function encodeIfd(
+  fields: readonly TiffField[],
+  ifdStart: number,
+  big: boolean,
+  nextIfd: number,
+): Buffer {
+  const inlineBytes = big ? 8 : 4;
+  const entrySize = big ? 20 : 12;
+  const ifdSize = (big ? 8 : 2) + fields.length * entrySize + (big ? 8 : 4);
+  let dataPos = align(ifdStart + ifdSize, 8);
+  const placed = fields.map((f) => {
+    if (f.data.length <= inlineBytes) return { field: f, offset: -1 };
+    const offset = dataPos;
+    dataPos = align(dataPos + f.data.length, 8);
+    return { field: f, offset };
+  });
+  const tail = Buffer.alloc(dataPos - ifdStart);
+  let p = 0;
+  if (big) {
+    tail.writeBigUInt64LE(BigInt(fields.length), p);
+    p += 8;
+  } else {
+    tail.writeUInt16LE(fields.length, p);
+    p += 2;
+  }
+  for (const { field, offset } of placed) {
+    tail.writeUInt16LE(field.tag, p);
+    tail.writeUInt16LE(field.type, p + 2);
+    if (big) tail.writeBigUInt64LE(BigInt(field.count), p + 4);
+    else tail.writeUInt32LE(field.count, p + 4);
+    const valuePos = p + (big ? 12 : 8);
+    if (offset < 0) field.data.copy(tail, valuePos);
+    else {
+      if (big) tail.writeBigUInt64LE(BigInt(offset), valuePos);
+      else tail.writeUInt32LE(offset, valuePos);
+      field.data.copy(tail, offset - ifdStart);
+    }
+    p += entrySize;
+  }
+  if (big) tail.writeBigUInt64LE(BigInt(nextIfd), p);
+  else tail.writeUInt32LE(nextIfd, p);
+  return tail;
+}
+
+/** `n` rounded up to a multiple of `to`. */
+export function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 

@@ -9,7 +9,9 @@ import type { GeoTransform } from '../geo/affine.js';
 import type { Storage } from '../storage/types.js';
 import { sampleBands } from './band-sample.js';
 import { RasterError } from './errors.js';
+import { CogWriter } from './cog-writer.js';
 import { GeoTiffWriter } from './geotiff-writer.js';
+import type { GeoTiffWriterOptions } from './geotiff-writer.js';
 import type { SampleType } from './info.js';
 import { pamAuxXml, worldFileText, worldFileUri, writeThroughLocalFile } from './output.js';
 import { openRaster } from './reader.js';
@@ -47,6 +49,12 @@ export interface RgbOptions {
   readonly format?: RgbFormat;
   /** JPEG quality 1..100. @default 90 */
   readonly quality?: number;
+  /**
+   * Write a Cloud Optimized GeoTIFF: overviews (average resampling) and every IFD before the
+   * tile data. GeoTIFF output only.
+   * @default false
+   */
+  readonly cog?: boolean;
   /** GeoTIFF tile size. @default 512 */
   readonly tileSize?: number;
   /** Pixels read for the stretch statistics at most. @default 4,194,304 */
@@ -62,6 +70,8 @@ export interface RgbResult {
   readonly input: string;
   readonly output: string;
   readonly format: RgbFormat;
+  /** Whether the GeoTIFF is Cloud Optimized (overviews, IFDs first). */
+  readonly cog: boolean;
   readonly width: number;
   readonly height: number;
   readonly inputType: SampleType;
@@ -208,6 +218,11 @@ export async function convertToRgb(
       throw new RasterError(`--range: expected 1 or 3 ranges but got ${stretch.ranges.length}`);
     }
 
+    if (options.cog && format !== 'gtiff') {
+      throw new RasterError(
+        `--cog: ${output} is written as ${format.toUpperCase()}; a Cloud Optimized GeoTIFF needs GeoTIFF output (.tif or --format gtiff)`,
+      );
+    }
     const maskable = nodata !== null || float;
     if (options.alpha && format === 'jpeg') {
       throw new RasterError(
@@ -261,7 +276,11 @@ export async function convertToRgb(
         storage,
         output,
         async (path) => {
-          const writer = await GeoTiffWriter.open(path, {
+          const open = options.cog
+            ? (p: string, o: GeoTiffWriterOptions & { dtype: 'uint8' }) =>
+                CogWriter.open(p, { ...o, resampling: 'average' })
+            : (p: string, o: GeoTiffWriterOptions & { dtype: 'uint8' }) => GeoTiffWriter.open(p, o);
+          const writer = await open(path, {
             width,
             height,
             bands: channels,
@@ -317,6 +336,7 @@ export async function convertToRgb(
       input,
       output,
       format,
+      cog: options.cog === true,
       width,
       height,
       inputType: info.dtype,
