@@ -1,7 +1,7 @@
 /**
  * Headless Chromium for page tests: Debian's /usr/bin/chromium (or $CHROMIUM) driven by
  * playwright-core, with WebGL in software (SwiftShader through ANGLE) so MapLibre GL draws
- * without a GPU. Only loopback pages are loaded; requests elsewhere are aborted and recorded.
+ * without a GPU. Only loopback pages and local files are loaded; requests elsewhere are aborted and recorded.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -60,6 +60,7 @@ export async function launchBrowser(
     if (
       url.protocol === 'data:' ||
       url.protocol === 'blob:' ||
+      url.protocol === 'file:' ||
       ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
     )
       return route.continue();
