@@ -27,32 +27,9 @@ import { openSession, type Device } from '../predict/session.js';
 import type { Storage } from '../storage/types.js';
 import { dirnameUri, joinUri, normalizeUri } from '../storage/uri.js';
 import { listChips, type ChipEntry } from './chips.js';
+import { CHIPS_FILE, EMBED_FILE, VECTORS_FILE } from './embeddings.js';
+import type { EmbedManifest } from './embeddings.js';
 import { EmbedError } from './errors.js';
-
-export const EMBED_FILE = 'embed.json';
-export const VECTORS_FILE = 'vectors.f32';
-export const CHIPS_FILE = 'chips.jsonl';
-
-/** embed.json. */
-export interface EmbedManifest {
-  readonly version: 1;
-  /** The train output folder of the model. */
-  readonly model: string;
-  /** SHA-256 (hex) of the ONNX file. */
-  readonly modelSha256: string;
-  /** The ONNX output the vectors are. */
-  readonly output: string;
-  readonly dim: number;
-  readonly count: number;
-  readonly dtype: 'float32';
-  readonly normalized: true;
-  readonly metric: 'cosine';
-  /** The vectors' file, relative to embed.json: vectors.f32. */
-  readonly vectors: string;
-  /** The chips' file, relative to embed.json: chips.jsonl. */
-  readonly chips: string;
-  readonly createdAt: string;
-}
 
 export interface EmbedOptions {
   /** A train output folder, its bundle.json or its model.onnx. */

@@ -13,21 +13,29 @@ import type { Storage } from '../storage/types.js';
 import { joinUri } from '../storage/uri.js';
 import { EmbedError } from './errors.js';
 
-export const manifestName = 'embed.json';
+/** The folder's files (the contract between `geobatch embed`, which writes them, and their readers). */
+export const EMBED_FILE = 'embed.json';
+export const VECTORS_FILE = 'vectors.f32';
+export const CHIPS_FILE = 'chips.jsonl';
 
 const manifestSchema = z.object({
   version: z.literal(1),
+  /** The train output folder (or ONNX file) of the model. */
   model: z.string(),
-  modelSha256: z.string().optional(),
-  output: z.string().optional(),
+  /** SHA-256 (hex) of the ONNX file. */
+  modelSha256: z.string(),
+  /** The ONNX output the vectors are. */
+  output: z.string(),
   dim: z.number().int().positive(),
   count: z.number().int().nonnegative(),
   dtype: z.literal('float32'),
   normalized: z.literal(true),
   metric: z.literal('cosine'),
+  /** The vectors' file, relative to embed.json. */
   vectors: z.string().min(1),
+  /** The chips' file, relative to embed.json. */
   chips: z.string().min(1),
-  createdAt: z.string().optional(),
+  createdAt: z.string(),
 });
 
 /** What `embed.json` holds. */
@@ -94,7 +102,7 @@ export async function openEmbeddings(
   uri: string,
   options: { readonly checkNorms?: boolean } = {},
 ): Promise<Embeddings> {
-  const manifestUri = joinUri(uri, manifestName);
+  const manifestUri = joinUri(uri, EMBED_FILE);
   const manifestBytes = await readOrExplain(storage, manifestUri, 'the manifest embed writes last');
   let raw: unknown;
   try {

@@ -357,6 +357,35 @@ export async function readFeatureCollection(
   }
 }
 
+/**
+ * The features of a FeatureCollection byte stream, yielded as each chunk completes them, for a
+ * consumer that goes at its own pace (a server writing to a slow client): one chunk and its
+ * features in memory at a time. Throws a {@link LabelError} naming `name` and the byte offset
+ * when the text is not a GeoJSON FeatureCollection.
+ */
+export async function* streamFeatures(
+  chunks: AsyncIterable<Buffer>,
+  name: string,
+): AsyncGenerator<FeatureText> {
+  const ready: FeatureText[] = [];
+  const scanner = new FeatureCollectionScanner({ onFeature: (f) => ready.push(f) });
+  try {
+    for await (const chunk of chunks) {
+      scanner.push(chunk);
+      yield* ready.splice(0);
+    }
+    scanner.end();
+  } catch (error) {
+    if (error instanceof ScanError) {
+      throw new LabelError(
+        `${name}: not a valid GeoJSON FeatureCollection at byte ${error.offset}: ${error.message}`,
+      );
+    }
+    throw error;
+  }
+  yield* ready.splice(0);
+}
+
 /** Replaces the bare tokens NaN, Infinity and -Infinity outside strings by strings; undefined when there are none. */
 function quoteNonFinite(text: string): string | undefined {
   let out = '';

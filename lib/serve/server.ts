@@ -24,7 +24,7 @@ import type { Storage } from '../storage/types.js';
 import { joinUri } from '../storage/uri.js';
 import { emptyTilePng } from './tiles.js';
 import type { ChipFolder, LayerInfo, ServedRun } from './layers.js';
-import { geojsonFeatures, streamVectorLayer } from './vector.js';
+import { geojsonFeatures, sliceWindowXywh, streamVectorLayer } from './vector.js';
 import { ServeError } from './errors.js';
 import { classHex } from './palette.js';
 
@@ -179,7 +179,7 @@ class ChipIndex {
     for (const folder of this.ordered(name)) {
       const stream = await this.storage.createReadStream(joinUri(folder.uri, 'chips.geojson'));
       let feature: { properties?: Record<string, unknown>; geometry?: unknown } | undefined;
-      for await (const text of geojsonFeatures(stream)) {
+      for await (const text of geojsonFeatures(stream, joinUri(folder.uri, 'chips.geojson'))) {
         if (!text.includes(JSON.stringify(name))) continue;
         const f = JSON.parse(text) as { properties?: Record<string, unknown>; geometry?: unknown };
         if (f.properties?.['chip'] === name) {
@@ -190,11 +190,7 @@ class ChipIndex {
       }
       if (!feature) continue;
       const p = feature.properties ?? {};
-      const w = p['window'];
-      const window =
-        Array.isArray(w) && w.length === 4 && !('cell' in p)
-          ? [w[0], w[1], (w[2] as number) - (w[0] as number), (w[3] as number) - (w[1] as number)]
-          : w;
+      const window = 'cell' in p ? p['window'] : sliceWindowXywh(p['window']);
       const coco = await this.annotations(folder.uri);
       const image = coco?.images?.find((i) => i.file_name === name || i.file_name.endsWith('/' + name));
       const names = new Map((coco?.categories ?? []).map((c) => [c.id, c.name]));
