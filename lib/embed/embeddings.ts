@@ -23,9 +23,9 @@ const manifestSchema = z.object({
   /** The train output folder (or ONNX file) of the model. */
   model: z.string(),
   /** SHA-256 (hex) of the ONNX file. */
-  modelSha256: z.string(),
+  modelSha256: z.string().optional(),
   /** The ONNX output the vectors are. */
-  output: z.string(),
+  output: z.string().optional(),
   dim: z.number().int().positive(),
   count: z.number().int().nonnegative(),
   dtype: z.literal('float32'),
@@ -35,11 +35,14 @@ const manifestSchema = z.object({
   vectors: z.string().min(1),
   /** The chips' file, relative to embed.json. */
   chips: z.string().min(1),
-  createdAt: z.string(),
+  createdAt: z.string().optional(),
 });
 
-/** What `embed.json` holds. */
-export type EmbedManifest = z.infer<typeof manifestSchema>;
+/** What a reader accepts in `embed.json` (search needs no model identity or time). */
+export type StoredManifest = z.infer<typeof manifestSchema>;
+
+/** What `geobatch embed` writes in `embed.json`: every field. */
+export type EmbedManifest = Required<StoredManifest>;
 
 const polygonSchema = z.object({
   type: z.literal('Polygon'),
@@ -63,7 +66,7 @@ export type EmbeddedChip = z.infer<typeof chipSchema>;
 /** An opened embeddings folder: the manifest, every vector in one matrix, the chips by row. */
 export interface Embeddings {
   readonly uri: string;
-  readonly manifest: EmbedManifest;
+  readonly manifest: StoredManifest;
   /** sha256 of embed.json's bytes: what an index records it was built from. */
   readonly manifestSha256: string;
   readonly dim: number;
